@@ -1,0 +1,1 @@
+"""Data: the label taxonomy, public sources, text normalisation and curated examples."""

@@ -1,0 +1,1 @@
+"""Inference: the predictor that loads a trained artifact, and the HTTP API."""

@@ -1,0 +1,1 @@
+"""Strikes: the enforcement engine fed by the classifier and by moderators."""

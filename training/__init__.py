@@ -1,0 +1,1 @@
+"""Training: typed configs, the base model build, fine-tuning, baselines and evaluation."""
