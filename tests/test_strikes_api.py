@@ -1,0 +1,318 @@
+"""The strike API in a minimal FastAPI app: auth, validation, error mapping and the full scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from strikes.api import router, strike_lifespan
+from strikes.policy import StrikePolicy, load_strike_policy
+from strikes.service import StrikeService
+from strikes.settings import get_strike_settings, load_strike_settings
+from strikes.storage import StrikeStore, sqlite_url
+from strikes.testing import reset_database, temporary_database
+
+KEY = "test-moderator-key-0123456789"
+MODERATOR = {"X-API-Key": KEY}
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def policy(repo_root: Path) -> StrikePolicy:
+    return load_strike_policy(repo_root / "configs" / "strikes.yaml")
+
+
+def _app(service: StrikeService | None) -> FastAPI:
+    app = FastAPI()
+    app.include_router(router)
+    if service is not None:
+        app.state.strike_service = service
+    app.dependency_overrides[get_strike_settings] = lambda: load_strike_settings(moderator_api_keys=[KEY])
+    return app
+
+
+def _client(url: str, policy: StrikePolicy, clock: Clock) -> Iterator[TestClient]:
+    store = StrikeStore(url)
+    reset_database(store)
+    service = StrikeService(store, policy, clock=clock)
+    with TestClient(_app(service)) as client:
+        yield client
+    service.close()
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock(T0 + timedelta(days=10))
+
+
+def _migrated(backend: str, folder: Path) -> Iterator[str]:
+    with temporary_database(backend, folder) as url:
+        store = StrikeStore(url)
+        store.migrate()
+        store.close()
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def any_backend_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    yield from _migrated(request.param, tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="module")
+def sqlite_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _migrated("sqlite", tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture()
+def any_client(any_backend_url: str, policy: StrikePolicy, clock: Clock) -> Iterator[TestClient]:
+    """A client on each backend, for the scenario."""
+    yield from _client(any_backend_url, policy, clock)
+
+
+@pytest.fixture()
+def client(sqlite_db_url: str, policy: StrikePolicy, clock: Clock) -> Iterator[TestClient]:
+    """A client on SQLite, for the auth, validation and error-mapping tests."""
+    yield from _client(sqlite_db_url, policy, clock)
+
+
+def violation(
+    content: str, policy: str = "bullying", feature: str = "comment", hours: float = 0, **extra: Any
+) -> dict:
+    body = {
+        "account_id": "acct-42",
+        "policy": policy,
+        "feature": feature,
+        "content_id": content,
+        "occurred_at": (T0 + timedelta(hours=hours)).isoformat(),
+        "moderator": "mod-1",
+        "evidence": {"bullying": 0.97},
+    }
+    return {**body, **extra}
+
+
+def test_scenario_violations_ban_appeal_reinstatement(any_client: TestClient, clock: Clock) -> None:
+    client = any_client
+    steps = [
+        (violation("m1", "pity_bait", hours=0), "warning", "first_violation_warning"),
+        (violation("m2", hours=1), "strike", "strike"),
+        (violation("m3", hours=2), "restriction", "restriction_ladder"),
+        (violation("m4", "sexual_solicitation", "live", hours=3), "strike", "strike"),
+        (violation("m5", feature="live", hours=4), "restriction", "restriction_ladder"),
+        (violation("m6", hours=5), "permanent_ban", "policy_threshold"),
+    ]
+    ids = []
+    for body, decision, rule in steps:
+        # Moderators decide a few minutes after the content was posted.
+        clock.now = datetime.fromisoformat(body["occurred_at"]) + timedelta(minutes=5)
+        response = client.post("/v1/violations", json=body, headers=MODERATOR)
+        assert response.status_code == 201, response.text
+        out = response.json()
+        assert (out["decision"], out["rule"]["rule"]) == (decision, rule)
+        ids.append(out["strike_id"])
+        if body["content_id"] == "m3":
+            assert out["account"]["restricted_until"] == {"comment": "2024-05-02T12:00:00Z"}
+        if body["content_id"] == "m5":  # bullying 3 of 4
+            kinds = [n["kind"] for n in out["notifications"]]
+            assert kinds == ["strike_issued", "restriction_applied", "near_ban"]
+    ban_id = ids[-1]
+
+    status = client.get("/v1/accounts/acct-42").json()
+    assert status["banned"] is True
+    assert status["ban"]["rule"]["message"] == (
+        "4 active bullying strikes reached the bullying ban threshold of 4"
+    )
+    assert status["active_by_policy"] == {"bullying": 4, "sexual_solicitation": 1}
+    assert status["active_by_feature"] == {"comment": 3, "live": 2}
+    assert [s["kind"] for s in status["history"]] == ["warning"] + ["strike"] * 5
+    assert all(s["expires_at"] for s in status["active_strikes"])
+
+    repeat = client.post("/v1/violations", json=steps[-1][0], headers=MODERATOR)
+    assert repeat.status_code == 200
+    assert (repeat.json()["decision"], repeat.json()["strike_id"]) == ("duplicate", ban_id)
+
+    appeal = client.post(f"/v1/strikes/{ban_id}/appeal", json={"reason": "that was my brother"})
+    assert appeal.status_code == 201, appeal.text
+    assert appeal.json()["status"] == "pending"
+    second = client.post(f"/v1/strikes/{ban_id}/appeal", json={"reason": "again"})
+    assert second.status_code == 409
+    assert "appeal a strike once" in second.json()["detail"]
+
+    decided_at = clock.now = clock.now + timedelta(days=1)
+    decision = client.post(
+        f"/v1/appeals/{appeal.json()['id']}/decision",
+        json={"outcome": "overturn", "moderator": "mod-2", "note": "account compromised"},
+        headers=MODERATOR,
+    )
+    assert decision.status_code == 200, decision.text
+    out = decision.json()
+    assert out["appeal"]["status"] == "overturned"
+    assert [p["kind"] for p in out["lifted_penalties"]] == ["permanent_ban"]
+    assert [n["kind"] for n in out["notifications"]] == ["strike_overturned", "ban_lifted"]
+
+    reinstated = client.get("/v1/accounts/acct-42").json()
+    assert reinstated["banned"] is False
+    assert reinstated["active_by_policy"] == {"bullying": 3, "sexual_solicitation": 1}
+    assert next(s for s in reinstated["history"] if s["id"] == ban_id)["status"] == "overturned"
+    remaining = {(t["scope"], t["name"]): t["remaining"] for t in reinstated["thresholds"]}
+    assert remaining[("policy", "bullying")] == 1
+    lifted = [p for p in reinstated["penalty_history"] if p["status"] == "lifted"]
+    assert [p["kind"] for p in lifted] == ["permanent_ban"]
+
+    before = client.get(
+        "/v1/accounts/acct-42", params={"as_of": (decided_at - timedelta(hours=1)).isoformat()}
+    )
+    assert before.json()["banned"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        pytest.param("post", "/v1/violations", violation("m1"), id="violations"),
+        pytest.param(
+            "post", "/v1/appeals/1/decision", {"outcome": "uphold", "moderator": "m"}, id="decision"
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    ("headers", "status", "detail"),
+    [
+        pytest.param(
+            {}, 401, "moderator endpoint: send a moderator API key in the X-API-Key header", id="no-key"
+        ),
+        pytest.param({"X-API-Key": "wrong-key-0123456789"}, 403, "invalid moderator API key", id="wrong-key"),
+    ],
+)
+def test_moderator_endpoints_need_a_key(
+    client: TestClient, method: str, path: str, body: dict, headers: dict, status: int, detail: str
+) -> None:
+    response = client.request(method.upper(), path, json=body, headers=headers)
+    assert response.status_code == status
+    assert response.json()["detail"] == detail
+
+
+def test_moderator_endpoints_are_off_without_configured_keys(client: TestClient) -> None:
+    client.app.dependency_overrides[get_strike_settings] = lambda: load_strike_settings(moderator_api_keys=[])
+    response = client.post("/v1/violations", json=violation("m1"), headers=MODERATOR)
+    assert response.status_code == 403
+    assert "TEGUR_MODERATOR_API_KEYS" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        pytest.param(violation("m1", occurred_at="2024-05-01T10:00:00"), "timezone", id="naive-time"),
+        pytest.param(violation("m1", policy="spam"), "bullying", id="unknown-policy"),
+        pytest.param(violation("m1", feature="story"), "comment", id="unknown-feature"),
+        pytest.param(
+            violation("m1", source="classifier"), "Extra inputs are not permitted", id="extra-field"
+        ),
+        pytest.param(violation("m1", content_id=""), "at least 1 character", id="empty-content"),
+        pytest.param(violation("m1", hours=24 * 30), "is in the future", id="future"),
+    ],
+)
+def test_invalid_violations_are_422(client: TestClient, body: dict, fragment: str) -> None:
+    response = client.post("/v1/violations", json=body, headers=MODERATOR)
+    assert response.status_code == 422
+    assert fragment in response.text
+
+
+def test_violation_time_defaults_to_now(client: TestClient, clock: Clock) -> None:
+    body = violation("m1")
+    del body["occurred_at"]
+    out = client.post("/v1/violations", json=body, headers=MODERATOR).json()
+    assert out["account"]["history"][0]["occurred_at"] == clock.now.isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "detail"),
+    [
+        pytest.param(
+            "post", "/v1/strikes/999/appeal", {"reason": "x"}, 404, "strike 999 not found", id="strike"
+        ),
+        pytest.param(
+            "post",
+            "/v1/appeals/999/decision",
+            {"outcome": "overturn", "moderator": "m"},
+            404,
+            "appeal 999 not found",
+            id="appeal",
+        ),
+    ],
+)
+def test_unknown_ids_are_404(
+    client: TestClient, method: str, path: str, body: dict, status: int, detail: str
+) -> None:
+    response = client.request(method.upper(), path, json=body, headers=MODERATOR)
+    assert (response.status_code, response.json()["detail"]) == (status, detail)
+
+
+def test_second_appeal_decision_is_409(client: TestClient) -> None:
+    strike = client.post("/v1/violations", json=violation("m1"), headers=MODERATOR).json()["strike_id"]
+    appeal = client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "x"}).json()["id"]
+    body = {"outcome": "uphold", "moderator": "m"}
+    assert client.post(f"/v1/appeals/{appeal}/decision", json=body, headers=MODERATOR).status_code == 200
+    again = client.post(f"/v1/appeals/{appeal}/decision", json=body, headers=MODERATOR)
+    assert again.status_code == 409
+    assert "decisions are final" in again.json()["detail"]
+
+
+def test_account_status_validation(client: TestClient) -> None:
+    assert client.get("/v1/accounts/nobody").json()["banned"] is False
+    naive = client.get("/v1/accounts/nobody", params={"as_of": "2024-05-01T00:00:00"})
+    assert naive.status_code == 422
+    assert "timezone" in naive.text
+    assert client.get("/v1/accounts/" + "x" * 129).status_code == 422
+
+
+def test_service_not_started_is_503() -> None:
+    with TestClient(_app(None)) as client:
+        response = client.get("/v1/accounts/a")
+    assert response.status_code == 503
+    assert "strike_lifespan" in response.json()["detail"]
+
+
+def test_lifespan_opens_and_migrates_the_configured_database(tmp_path: Path, repo_root: Path) -> None:
+    url = sqlite_url(tmp_path / "served.db")
+    app = FastAPI(lifespan=strike_lifespan)
+    app.include_router(router)
+    app.dependency_overrides[get_strike_settings] = lambda: load_strike_settings(
+        database_url=url, policy_path=repo_root / "configs" / "strikes.yaml", moderator_api_keys=[KEY]
+    )
+    with TestClient(app) as client:
+        assert client.get("/v1/accounts/a").status_code == 200
+        assert isinstance(app.state.strike_service, StrikeService)
+    store = StrikeStore(url)
+    try:
+        assert store.current_revision() == store.head_revision()
+    finally:
+        store.close()
+
+
+def test_openapi_documents_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths) == {
+        "/v1/violations",
+        "/v1/accounts/{account_id}",
+        "/v1/strikes/{strike_id}/appeal",
+        "/v1/appeals/{appeal_id}/decision",
+    }
