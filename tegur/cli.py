@@ -50,18 +50,12 @@ _register_all()
 
 
 def main() -> None:
-    """Entry point: run the app, turning domain errors into a one-line message and exit code 2."""
+    """Entry point: run the app, turning domain errors into a one-line message and exit code 2.
+
+    Usage errors (a missing option, a bad value) are printed by click itself in standalone mode.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except TegurError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

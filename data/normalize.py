@@ -1,0 +1,884 @@
+"""The text normaliser shared by training and inference.
+
+Obfuscation is how these harms get past filters: 𝐒𝐋𝐎𝐓𝟖𝟖, ｆｕｌｌ-ｗｉｄｔｈ letters, 0️⃣8️⃣1️⃣2️⃣ keycaps,
+t3l3gr4m, "T E L E", "w.a", zero-width characters, "bangeeeet", alay slang. :class:`Normalizer` undoes
+them and returns the model input (:attr:`Normalized.text`) next to the untouched raw text and a few
+features (:class:`TextFeatures`).
+
+What ``text`` is, step by step:
+
+1. Unicode: NFKC compatibility folding, done as NFKD, accent stripping and NFC (mathematical,
+   full-width, circled, squared letters and digits become ASCII), plus what NFKC misses: keycaps
+   (``8️⃣`` -> ``8``, ``🔟`` -> ``10``), negative circled / squared letters and dingbat digits, lone
+   regional-indicator letters (``🇼 🇦``; a pair is a flag and is kept), small capitals, and Cyrillic /
+   Greek look-alikes inside words that are otherwise Latin. Zero-width and other format characters,
+   variation selectors (so ZWJ emoji sequences fall apart into their emoji), control characters and
+   lone surrogates are removed; accents are stripped (``é`` -> ``e``). Emoji are kept.
+2. Lowercase; whitespace collapsed to single spaces; a punctuation mark or emoji repeated 4+ times
+   is cut to 3.
+3. Leetspeak is decoded only inside words that mix letters and digits, with the digits inside the
+   word (``t3l3gr4m``, ``s3x``) or a leading zero (``0rder``), so that numbers, prices and codes
+   (``50rb``, ``10k``, ``slot88``, ``hati2``, ``toto4d``, ``2024``) survive. It runs before contacts
+   are looked for, so that a digit that stands for a letter is not read as part of a number.
+4. Contacts become placeholders (personal data stays out of the model input): e-mail addresses
+   ``[EMAIL]``, links ``[URL]`` (a link to a chat app keeps the app's name: ``wa.me/62..`` ->
+   ``whatsapp [URL]``), Indonesian mobile numbers and ``+`` international numbers ``[PHONE]``
+   (digits may be split by spaces, dots or dashes, or spelled out: "nol delapan satu ..."),
+   ``@handles`` ``[HANDLE]``. The literal placeholders are kept, so normalised text normalises to
+   itself.
+5. Words: single letters split by spaces, dots, dashes, underscores, ``*``, ``|``, ``~`` or ``+`` are
+   joined when at least two letters run together (``T E L E`` -> ``tele``, ``v.c.s`` -> ``vcs``) and
+   leetspeak is decoded once more (``t 3 l 3`` is only now a word); then every whole word goes through
+   one word map: chat-app aliases to a canonical name (``wa``/``w.a``/``watsap`` -> ``whatsapp``,
+   ``tele``/``tg`` -> ``telegram``, ``ig`` -> ``instagram``) and alay slang to standard Indonesian
+   (``yg`` -> ``yang``). A letter repeated 3+ times is cut to 2 (``maaaaf`` -> ``maaf``), or to 1
+   where that gives a known word (``bangeeeet`` -> ``banget``, ``gakkk`` -> ``gak`` -> ``tidak``);
+   doubled letters as written are left alone (``saat``, ``massa``). Links, e-mail addresses and
+   handles that only the decoded words reveal become placeholders too.
+
+The function is idempotent (``N(N(x).text).text == N(x).text``), never raises on a ``str`` and caps
+its work at :data:`MAX_INPUT_CHARS` characters per message.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from tegur.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+#: Bump whenever the output of :class:`Normalizer` changes; stored in model artifacts.
+NORMALIZER_VERSION = "1"
+
+#: Only the first this many characters of a message are normalised (a LIVE chat line is at most a few
+#: hundred); ``features.truncated`` says when the rest was dropped. ``text`` never exceeds it either.
+MAX_INPUT_CHARS = 10_000
+
+
+class Placeholder(StrEnum):
+    """Tokens that replace contact details in :attr:`Normalized.text`."""
+
+    PHONE = "[PHONE]"
+    URL = "[URL]"
+    HANDLE = "[HANDLE]"
+    EMAIL = "[EMAIL]"
+
+
+class Obfuscation(StrEnum):
+    """Kinds of obfuscation the normaliser undid; any of them sets :attr:`TextFeatures.obfuscated`."""
+
+    FANCY_UNICODE = "fancy_unicode"  # mathematical, full-width, circled, small-capital letters or digits
+    KEYCAP = "keycap"  # 0️⃣8️⃣ digits
+    INVISIBLE = "invisible"  # zero-width, format or control characters inside a word
+    HOMOGLYPH = "homoglyph"  # Cyrillic / Greek look-alike letters in a Latin word
+    COMBINING_MARKS = "combining_marks"  # strike-through, enclosing or stacked marks (z̶a̶l̶g̶o̶)
+    LEET = "leet"  # t3l3gr4m
+    SPLIT_LETTERS = "split_letters"  # T E L E, w.a, tele gram
+    LINK = "link"  # bit(.)ly, wa dot me
+    NUMBER_WORDS = "number_words"  # a phone number spelled out in words
+
+
+#: Canonical chat-app names and the spellings (after de-obfuscation) that mean them.
+APP_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "whatsapp": (
+        "wa", "whatsapp", "whatsap", "watsapp", "watsap", "wasap", "wassap", "whatapp", "watshap",
+        "whatshap", "wazap", "whasapp", "whassap", "wasapp", "wtsp",
+    ),
+    "telegram": ("tele", "telegram", "telegrm", "telgram", "tlgrm", "tlgr", "tg", "tgram"),
+    "line": ("line",),
+    "instagram": ("ig", "insta", "instagram", "instagrm", "instgram"),
+    "michat": ("michat", "mchat"),
+    "facebook": ("fb", "facebook", "fesbuk", "fbook"),
+    "twitter": ("twitter", "twiter", "twt"),
+    "snapchat": ("snapchat",),
+    "discord": ("discord",),
+    "wechat": ("wechat",),
+    "onlyfans": ("onlyfans",),
+    "youtube": ("youtube", "yt", "yutub"),
+    "bigo": ("bigo",),
+    "tinder": ("tinder",),
+}  # fmt: skip
+
+#: Link hosts that belong to a chat app: the link becomes ``<app> [URL]``.
+_URL_HOST_APPS: Mapping[str, str] = {
+    "wa.me": "whatsapp", "api.whatsapp.com": "whatsapp", "chat.whatsapp.com": "whatsapp",
+    "whatsapp.com": "whatsapp", "wa.link": "whatsapp",
+    "t.me": "telegram", "telegram.me": "telegram", "telegram.org": "telegram", "telegram.dog": "telegram",
+    "line.me": "line", "lin.ee": "line",
+    "instagram.com": "instagram", "instagr.am": "instagram",
+    "facebook.com": "facebook", "fb.com": "facebook", "fb.me": "facebook", "m.me": "facebook",
+    "twitter.com": "twitter", "x.com": "twitter",
+    "discord.gg": "discord", "discord.com": "discord",
+    "onlyfans.com": "onlyfans",
+    "youtube.com": "youtube", "youtu.be": "youtube",
+}  # fmt: skip
+
+#: The built-in alay / chat slang map, used when no external map is given. Conventions follow the
+#: public alay dictionaries (``gw`` -> ``gue``, ``tp`` -> ``tetapi``) so that a map merged from them
+#: stays consistent; slurs are expanded, not censored, because they are the signal.
+BUILTIN_SLANG: Mapping[str, str] = {
+    # negation and common function words
+    "gk": "tidak", "ga": "tidak", "gak": "tidak", "ngga": "tidak", "nggak": "tidak", "engga": "tidak",
+    "enggak": "tidak", "kagak": "tidak", "tdk": "tidak", "g": "tidak", "gaada": "tidak ada",
+    "gpp": "tidak apa apa", "yg": "yang", "dgn": "dengan", "dg": "dengan", "utk": "untuk",
+    "untk": "untuk", "blm": "belum", "udh": "sudah", "udah": "sudah", "sdh": "sudah", "dah": "sudah",
+    "krn": "karena", "karna": "karena", "tp": "tetapi", "tpi": "tetapi", "jg": "juga", "aja": "saja",
+    "aj": "saja", "sj": "saja", "bs": "bisa", "bsa": "bisa", "gmn": "bagaimana", "gimana": "bagaimana",
+    "knp": "kenapa", "kpn": "kapan", "dmn": "dimana", "sm": "sama", "sma": "sama", "lg": "lagi",
+    "lgi": "lagi", "klo": "kalau", "kalo": "kalau", "klu": "kalau", "trs": "terus", "trus": "terus",
+    "bkn": "bukan", "jd": "jadi", "jdi": "jadi", "skrg": "sekarang", "skrng": "sekarang",
+    "bsk": "besok", "kmrn": "kemarin", "msh": "masih", "masi": "masih", "emg": "memang",
+    "emang": "memang", "dr": "dari", "dri": "dari", "d": "di", "n": "dan", "y": "iya", "cm": "cuma",
+    "cuman": "cuma", "kyk": "kayak", "kek": "kayak", "gitu": "begitu", "gt": "begitu", "gtu": "begitu",
+    "gini": "begini", "sblm": "sebelum", "stlh": "setelah", "sampe": "sampai", "ntar": "nanti",
+    "nnti": "nanti", "bntr": "sebentar", "bentar": "sebentar", "slalu": "selalu", "bnyk": "banyak",
+    "byk": "banyak", "bgt": "banget", "bngt": "banget", "bener": "benar", "bnr": "benar",
+    # people and address
+    "sy": "saya", "aq": "aku", "ak": "aku", "gw": "gue", "gua": "gue", "lu": "kamu", "lo": "kamu",
+    "elu": "kamu", "km": "kamu", "kmu": "kamu", "u": "kamu", "kk": "kakak", "kak": "kakak",
+    "bg": "abang", "org": "orang", "orng": "orang", "ortu": "orang tua", "tmn": "teman",
+    "temen": "teman", "syg": "sayang", "yank": "sayang", "cwk": "cewek", "cowo": "cowok",
+    "cwo": "cowok", "adm": "admin",
+    # verbs and requests
+    "mw": "mau", "mo": "mau", "pgn": "ingin", "pengen": "ingin", "pingin": "ingin", "liat": "lihat",
+    "lht": "lihat", "pake": "pakai", "pke": "pakai", "bls": "balas", "bales": "balas",
+    "pls": "tolong", "plis": "tolong", "tlg": "tolong", "bantuin": "bantu", "tau": "tahu",
+    "makasih": "terima kasih", "makasi": "terima kasih", "mksh": "terima kasih", "thx": "terima kasih",
+    "tq": "terima kasih", "trims": "terima kasih",
+    # contact, money and promotion
+    "nmr": "nomor", "nomer": "nomor", "norek": "nomor rekening", "hp": "handphone", "tf": "transfer",
+    "trf": "transfer", "ib": "inbox", "lnk": "link", "wd": "withdraw", "depo": "deposit",
+    "jp": "jackpot",
+    # sexual solicitation shorthand
+    "vcs": "video call sex", "vc": "video call",
+    # insults written short to dodge filters
+    "ajg": "anjing", "anjg": "anjing", "bgst": "bangsat", "bgsd": "bangsat", "kntl": "kontol",
+    "mmk": "memek", "gblk": "goblok", "goblog": "goblok", "tll": "tolol", "bdh": "bodoh",
+}  # fmt: skip
+
+#: Known words beyond the slang map: the leet decoder prefers them when a ``1`` could be ``i`` or ``l``
+#: (``s1ot`` -> ``slot``), and an elongated word is cut down onto them (``slooot`` -> ``slot``).
+_LEXICON = frozenset({
+    "slot", "link", "klik", "login", "online", "live", "lonte", "jual", "bokep", "kontol", "colmek",
+    "lendir", "bio", "follow", "like", "saldo", "gratis", "pulsa", "hadiah", "bonus", "deposit", "withdraw",
+    "gacor", "maxwin", "jackpot", "judi", "togel", "scatter", "admin", "sange", "open", "booking", "video",
+    "call", "sex", "sakit", "tolong", "sumbang", "donasi", "gift", "sawer", "saweran", "kasihan", "lapar",
+    "miskin", "utang", "hutang", "biaya", "berobat", "operasi", "rumah", "kamar", "hotel", "janda", "tante",
+    "om", "daftar", "promo", "diskon", "cuan", "modal", "mantap", "anjing", "babi", "goblok", "tolol",
+    "bodoh", "jelek", "mati", "ngentot", "entot", "memek", "pepek", "jembut", "perek", "coli", "crot",
+    "bangsat", "kampret", "bajingan", "telanjang", "bugil", "desah", "montok", "toket", "pijat", "plus",
+})  # fmt: skip
+
+# --- Unicode tables ------------------------------------------------------------------------------------
+
+# Private-use characters that stand for the placeholders while the text is worked on. They are not
+# word characters, so no later step can glue them to a word.
+_SENTINEL = {
+    Placeholder.PHONE: "\ue000",
+    Placeholder.URL: "\ue001",
+    Placeholder.HANDLE: "\ue002",
+    Placeholder.EMAIL: "\ue003",
+}
+_SENTINELS = "".join(_SENTINEL.values())
+_SENTINEL_RE = re.compile(f"[{_SENTINELS}]")
+_LITERAL_PLACEHOLDER_RE = re.compile(r"\[(PHONE|URL|HANDLE|EMAIL)\]")
+
+# Format characters (Unicode category Cf: zero-width space / joiners, bidi marks, soft hyphen, word
+# joiner, BOM, tag characters, ...), variation selectors and the combining grapheme joiner.
+_FORMAT_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
+    (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180B, 0x180F), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+    (0xE0100, 0xE01EF),
+)  # fmt: skip
+# Control characters that are not whitespace (whitespace controls become spaces).
+_CONTROL_RANGES = ((0x00, 0x08), (0x0E, 0x1B), (0x7F, 0x84), (0x86, 0x9F))
+_WHITESPACE_CONTROLS = "\t\n\v\f\r\x1c\x1d\x1e\x1f\x85"
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    return "".join(f"\\U{lo:08x}-\\U{hi:08x}" for lo, hi in ranges)
+
+
+_INVISIBLE_CLASS = _char_class((*_FORMAT_RANGES, *_CONTROL_RANGES))
+_INVISIBLE_IN_WORD_RE = re.compile(f"(?<=[^\\W_])[{_INVISIBLE_CLASS}]+(?=[^\\W_])")
+_ASCII_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+_SMALL_CAPITALS = {
+    ord(c): letter for c, letter in zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnoprstuvwyz", strict=True)
+}
+
+
+def _build_translation() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for lo, hi in (*_FORMAT_RANGES, *_CONTROL_RANGES, (0xD800, 0xDFFF)):
+        table.update(dict.fromkeys(range(lo, hi + 1)))
+    table.update({ord(c): " " for c in _WHITESPACE_CONTROLS})
+    for i, letter in enumerate("abcdefghijklmnopqrstuvwxyz"):
+        table[0x1F150 + i] = letter  # negative circled 🅐
+        table[0x1F170 + i] = letter  # negative squared 🅰
+    table.update(_SMALL_CAPITALS)
+    for i in range(10):
+        table[0x2776 + i] = str(i + 1)  # dingbat negative circled ❶
+        table[0x2780 + i] = str(i + 1)  # dingbat circled sans-serif ➀
+        table[0x278A + i] = str(i + 1)  # dingbat negative circled sans-serif ➊
+        table[0x24EB + i] = str(i + 11)  # negative circled ⓫
+    table[0x24FF] = "0"  # negative circled ⓿
+    table[0x1F51F] = "10"  # keycap ten 🔟
+    return table
+
+
+_TRANSLATION = _build_translation()
+_ASCII_TABLE = {i: _TRANSLATION[i] for i in range(0x80) if i in _TRANSLATION}
+_FANCY_TAGS = ("<font>", "<wide>", "<circle>", "<square>", "<narrow>", "<small>")
+
+_KEYCAP_RE = re.compile("([0-9#*])\ufe0f?\u20e3")
+_REGIONAL = "\U0001f1e6-\U0001f1ff"
+_REGIONAL_RE = re.compile(f"[{_REGIONAL}]")
+_LONE_REGIONAL_RE = re.compile(f"(?<![{_REGIONAL}])[{_REGIONAL}](?![{_REGIONAL}])")
+
+# Cyrillic and Greek letters that look like Latin ones; mapped only inside words whose other letters
+# are Latin (or look-alikes), so genuine Cyrillic or Greek words are left alone.
+_HOMOGLYPHS = str.maketrans(
+    "АВЕКМНОРСТУХІЈЅҮҺӀԀԚԜаеорсухіјѕһԁԛԝӏкмтΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
+    "ABEKMHOPCTYXIJSYHIDQWaeopcyxijshdqwlkmtABEZHIKMNOPTYXoikvptux",
+)
+_HOMOGLYPH_RE = re.compile("[" + "".join(chr(c) for c in _HOMOGLYPHS) + "]")
+_WORD_RE = re.compile(r"[^\W_]+")
+
+_STRIPPED_MARKS = "\u0300-\u036f\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_MARKS_RE = re.compile(f"[{_STRIPPED_MARKS}]+")
+_ZALGO_RE = re.compile(f"[\u0334-\u0338\u20dd-\u20e4]|[{_STRIPPED_MARKS}]{{2,}}")
+
+_REPEATED_SYMBOL_RE = re.compile(f"([^\\w\\s{_SENTINELS}])\\1{{3,}}")
+
+# --- Contacts ------------------------------------------------------------------------------------------
+
+_TLDS = (
+    "com|net|org|id|me|ly|io|gg|cc|xyz|link|site|online|top|vip|info|biz|app|live|club|store|shop|tv|to|"
+    "pro|ee|gl|gd|ws|asia|fun|win|bet|games|casino|mobi|tk|cloud|space|website|icu|cfd|sbs|lat|buzz|"
+    "monster|cyou|click|pw|best|bond|today|world|tech"
+)
+_URL_CHARS = f"[^\\s<>\"'{_SENTINELS}]"
+_URL_RE = re.compile(
+    f"(?:(?:https?|ftp)://|www\\.){_URL_CHARS}+"
+    f"|(?<![\\w@./\\-])(?:[a-z0-9\\-]+\\.)+(?:{_TLDS})(?![\\w\\-])(?!\\.[a-z0-9])(?:[/?#]{_URL_CHARS}*)?"
+)
+# Cheap tests that skip the costly patterns on the common message that has nothing for them.
+_URL_HINT_RE = re.compile(r"\.[a-z0-9]|://")
+_LINK_HINTS = ("(", "[", "{", "<", "dot", "titik", " .", ". ")
+_URL_TRAILING = ".,!?;:)]}'\"*"
+_URL_HOST_RE = re.compile(r"(?:[a-z]+://)?(?:www\.)?([^/?#:@]*)")
+_BRACKETED_DOT_RE = re.compile(
+    r"(?<=[a-z0-9])\s?(?:[(\[{<]\s?(?:\.|dot|titik)\s?[)\]}>]"
+    f"|\\s(?:dot|titik)\\s(?=(?:{_TLDS})(?:/|\\s|$)))\\s?(?=[a-z0-9])"
+)
+_SPACED_SHORTLINK_RE = re.compile(
+    r"(?<![a-z0-9])(wa|t|s|bit|lynk|heylink|linktr|lin|line)\s?\.\s?(me|id|ly|ee|link)\s?/\s?(?=[a-z0-9])"
+)
+_EMAIL_RE = re.compile(
+    r"(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{1,64}@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}(?![a-z0-9\-])"
+)
+# "@a@b" is matched whole: a lookbehind on the first handle's last letter would hide the second.
+_HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_.]+(?:@[a-z0-9_.]*)*")
+# A run of digit groups: "0812-3456-7890", "+62 (812) 345 678", "0 8 1 2 ...".
+_DIGIT_RUN_RE = re.compile(r"(?<![0-9])\(?\+?[0-9]+\)?(?:[ .\-]{1,2}\(?[0-9]+\)?)*")
+_DIGIT_GROUP_RE = re.compile(r"\(?(\+?[0-9]+)\)?")
+_MOBILE_RE = re.compile(r"(?:0|62)8[0-9]{8,11}")
+_NUMBER_WORDS = {
+    "nol": "0", "kosong": "0", "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5",
+    "enam": "6", "tujuh": "7", "delapan": "8", "sembilan": "9",
+}  # fmt: skip
+_NUMBER_WORD = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_SPELLED_NUMBER_RE = re.compile(
+    f"(?<![a-z0-9])(?:{_NUMBER_WORD}|[0-9])(?:[ .,\\-]{{0,2}}(?:{_NUMBER_WORD}|[0-9])){{8,15}}(?![a-z0-9])"
+)
+_SPELLED_TOKEN_RE = re.compile(f"{_NUMBER_WORD}|[0-9]")
+
+# --- Words ---------------------------------------------------------------------------------------------
+
+_SEP = r"[ ._\-*|~+]"
+_SINGLE_LETTER = r"[a-z](?![a-z0-9])"
+_SINGLE = r"[a-z0-9](?![a-z0-9])"
+# Two or more single letters (digits allowed inside: "t 3 l 3") split by separators. A run glued to a
+# word by a dot or dash ("wa.m.e") is left alone: joining it could make a link appear.
+_SPLIT_RUN_RE = re.compile(
+    f"(?<![a-z0-9])(?<![a-z0-9][._\\-*|~+]){_SINGLE_LETTER}(?:{_SEP}{{1,3}}{_SINGLE})*"
+    f"{_SEP}{{1,3}}{_SINGLE_LETTER}(?![._\\-*|~+]{{1,3}}[a-z0-9])"
+)
+_ALNUM_RE = re.compile("[a-z0-9]")
+_MULTIWORD_APP_RE = re.compile(
+    r"(?<![a-z0-9])(?:"
+    r"(?P<whatsapp>(?:whats|wats|whts)'?\s?(?:app|ap))"
+    r"|(?P<telegram>tele\s(?:gram|grm))"
+    r"|(?P<instagram>insta\s(?:gram|grm))"
+    r"|(?P<michat>mi\s(?:chat|cat))"
+    r"|(?P<facebook>face\s(?:book|bok))"
+    r"|(?P<onlyfans>only\s?fans)"
+    r"|(?P<snapchat>snap\s?chat)"
+    r")(?![a-z0-9])"
+)
+_MULTIWORD_HINT_RE = re.compile("wh|wat|tele|insta|mi|face|only|snap")
+_HAS_DIGIT_RE = re.compile("[0-9]")
+_LETTER_DIGIT_RE = re.compile("[0-9](?:(?<=[a-z][0-9])|(?=[a-z]))")  # starts with a digit: scans fast
+_MIXED_TOKEN_RE = re.compile(r"(?<![a-z0-9])[a-z0-9]*(?:[a-z][0-9]|[0-9][a-z])[a-z0-9]*")
+_TOKEN_SPLIT_RE = re.compile("([a-z0-9]+)")
+_DIGITS_RE = re.compile("[0-9]+")
+_TRIPLE_LETTER_RE = re.compile(r"([a-z])\1\1+")
+_LEET = str.maketrans("013456789", "oieasgtbg")  # 2 is left alone: "hati2" is reduplication
+_LEET_DIGITS = frozenset("013456789")
+_UNITS = frozenset({"km", "kg", "rb", "jt", "gb", "mb", "ml", "mm", "cm", "pm", "am"})
+_CURRENCY_PREFIXES = ("rp", "idr", "usd")
+_CODE_SUFFIXES = ("3d", "4d")  # lottery draws in gambling brands: "visi4d", "ton4d"
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """What the normaliser found in a message (counts over the normalised part of it)."""
+
+    phone_numbers: int = 0
+    urls: int = 0
+    handles: int = 0
+    emails: int = 0
+    app_mentions: tuple[str, ...] = ()  # canonical names from :data:`APP_ALIASES`, sorted
+    obfuscations: tuple[Obfuscation, ...] = ()  # kinds undone, sorted
+    truncated: bool = False  # the message was longer than MAX_INPUT_CHARS
+
+    @property
+    def obfuscated(self) -> bool:
+        """True when the message hid words or numbers (fancy Unicode, keycaps, leet, split letters ...)."""
+        return bool(self.obfuscations)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready view, including ``obfuscated``."""
+        return {
+            "phone_numbers": self.phone_numbers,
+            "urls": self.urls,
+            "handles": self.handles,
+            "emails": self.emails,
+            "app_mentions": list(self.app_mentions),
+            "obfuscated": self.obfuscated,
+            "obfuscations": [str(kind) for kind in self.obfuscations],
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A message as written (``raw``), as the model sees it (``text``) and what was found in it."""
+
+    raw: str
+    text: str
+    features: TextFeatures
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_fancy(char: str) -> bool:
+    """Whether ``char`` is a styled letter or digit (𝐒, ｆ, ⓐ, ᴛ, 🅐 ...) rather than a plain symbol."""
+    if ord(char) in _TRANSLATION:
+        replacement = _TRANSLATION[ord(char)]
+        return bool(replacement) and replacement.isalnum()
+    tag = unicodedata.decomposition(char).split(" ", 1)[0]
+    if tag in _FANCY_TAGS or (tag in ("<super>", "<sub>") and char.isalpha()):
+        folded = unicodedata.normalize("NFKD", char)
+        return folded.isascii() and folded.isalnum()
+    return False
+
+
+def _fold_homoglyphs(match: re.Match[str]) -> str:
+    word = match.group()
+    folded = word.translate(_HOMOGLYPHS)
+    return folded if folded.isascii() else word
+
+
+def _is_phone(digits: str) -> bool:
+    if digits.startswith("+"):  # international: any country, Indonesia's own numbers checked closer
+        body = digits[1:]
+        if not body.isdigit():
+            return False
+        if body.startswith("62"):
+            return _MOBILE_RE.fullmatch(body) is not None or 10 <= len(body) <= 13
+        return 8 <= len(body) <= 15
+    return _MOBILE_RE.fullmatch(digits) is not None
+
+
+def _decode_leet(token: str, vocabulary: frozenset[str]) -> str:
+    """Decode a word that mixes letters and digits, or return it unchanged when it reads as a number."""
+    original = token
+    token = _TRIPLE_LETTER_RE.sub(r"\1\1", token)  # decide as the word map will see it on a second pass
+    if token.startswith(_CURRENCY_PREFIXES) or token.endswith(_CODE_SUFFIXES):
+        return original
+    runs = list(_DIGITS_RE.finditer(token))
+    # Digits read as letters when they sit inside a short word, or several inside a long one, one at a
+    # time ("s3x", "t3l3gr4m", "b00k1ng"), or as a leading zero ("0rder"). Anything else is a number, a
+    # unit, a code or an English "4" ("50rb", "slot88", "jam7", "3x", "0km", "toto4d", "ready4bo"), unless
+    # decoding it spells a known word ("b10" -> "bio", "t3legram" -> "telegram").
+    plain = all(r.group() == "00" or (len(r.group()) == 1 and r.group() in _LEET_DIGITS) for r in runs)
+    interior = any(r.start() > 0 and r.end() < len(token) for r in runs)
+    leading_zero = len(runs) == 1 and runs[0].group() == "0" and runs[0].start() == 0
+    letter_like = (
+        plain
+        and (interior or (leading_zero and len(token) >= 3 and token[1:] not in _UNITS))
+        and (len(token) <= 6 or len(runs) >= 2)
+    )
+    if not all(c in _LEET_DIGITS for r in runs for c in r.group()):
+        return original
+    decoded = token.translate(_LEET)
+    ones = [i for i, c in enumerate(token) if c == "1"]
+    if ones and len(ones) <= 3 and decoded not in vocabulary:
+        # "1" reads as "i" unless "l" spells a known word ("s1ot" -> "slot")
+        for mask in range(1, 1 << len(ones)):
+            chars = list(decoded)
+            for bit, pos in enumerate(ones):
+                if mask >> bit & 1:
+                    chars[pos] = "l"
+            candidate = "".join(chars)
+            if candidate in vocabulary:
+                decoded = candidate
+                break
+    if not letter_like and (len(token) < 3 or decoded not in vocabulary):
+        return original
+    return _TRIPLE_LETTER_RE.sub(r"\1\1", decoded)
+
+
+class Normalizer:
+    """Turns raw chat text into model input; see the module docstring for every step.
+
+    Build it once and call it per message: all tables are built here and shared by every call, and a
+    call keeps no state, so one instance can serve many threads.
+
+    Args:
+        slang: Alay-slang map (word -> standard word or words). ``None`` uses :data:`BUILTIN_SLANG`.
+            Entries are normalised like text (keys must be one word, values must not contain digits
+            or one-letter words, chains such as ``a -> b -> c`` are resolved, app aliases win); the
+            effective map is :attr:`slang`, which rebuilds an identical normaliser.
+
+    Raises:
+        TypeError: ``slang`` is not a mapping of strings to strings.
+    """
+
+    def __init__(self, slang: Mapping[str, str] | None = None) -> None:
+        self._apps: dict[str, str] = {alias: app for app, aliases in APP_ALIASES.items() for alias in aliases}
+        self._slang = self._canonical_slang(BUILTIN_SLANG if slang is None else slang)
+        self._slang_apps = {
+            key: tuple(sorted({w for w in value.split() if w in APP_ALIASES}))
+            for key, value in self._slang.items()
+        }
+        vocabulary = set(_LEXICON) | set(self._apps) | set(self._slang)
+        for value in self._slang.values():
+            vocabulary.update(value.split())
+        self._vocabulary = frozenset(vocabulary)
+        self._mapped_words = frozenset(self._apps) | frozenset(self._slang)
+
+    @property
+    def slang(self) -> dict[str, str]:
+        """The effective slang map (a copy) for ``json.dump``; ``Normalizer(n.slang)`` rebuilds ``n``."""
+        return dict(self._slang)
+
+    def __repr__(self) -> str:
+        return f"Normalizer(version={NORMALIZER_VERSION!r}, slang_entries={len(self._slang)})"
+
+    def __call__(self, text: str) -> Normalized:
+        """Normalise one message.
+
+        Args:
+            text: The message as written.
+
+        Returns:
+            The raw text, the model input and the features found.
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"Normalizer expects a str, got {type(text).__name__}: decode bytes first")
+        raw = text
+        truncated = len(text) > MAX_INPUT_CHARS
+        if truncated:
+            text = text[:MAX_INPUT_CHARS]
+        kinds: set[Obfuscation] = set()
+        apps: set[str] = set()
+
+        is_ascii = text.isascii()
+        if not is_ascii:
+            text = _SENTINEL_RE.sub("", text)
+        if "[" in text:
+            text = _LITERAL_PLACEHOLDER_RE.sub(lambda m: f" {_SENTINEL[Placeholder(m.group())]} ", text)
+        if is_ascii:
+            if _ASCII_CONTROL_RE.search(text):
+                if _INVISIBLE_IN_WORD_RE.search(text):
+                    kinds.add(Obfuscation.INVISIBLE)
+                text = text.translate(_ASCII_TABLE)
+            text = text.lower()
+        else:
+            text = self._fold_unicode(text, kinds)
+        text = " ".join(text.split())
+        text = _REPEATED_SYMBOL_RE.sub(r"\1\1\1", text)
+
+        # Leet first: a digit that is really a letter must not pass for part of a number ("t3l3+62...").
+        text = self._decode_leet(text, kinds)
+        text = self._replace_contacts(text, kinds, apps)
+        text = self._normalise_words(text, kinds, apps)
+        if _URL_HINT_RE.search(text):  # an address that only the decoded words reveal ("x.c0m@a")
+            if "@" in text:
+                text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
+            text = _URL_RE.sub(lambda m: self._url(m, apps), text)
+            if "@" in text:
+                text = _HANDLE_RE.sub(self._handles, text)
+
+        features = TextFeatures(
+            phone_numbers=text.count(_SENTINEL[Placeholder.PHONE]),
+            urls=text.count(_SENTINEL[Placeholder.URL]),
+            handles=text.count(_SENTINEL[Placeholder.HANDLE]),
+            emails=text.count(_SENTINEL[Placeholder.EMAIL]),
+            app_mentions=tuple(sorted(apps)),
+            obfuscations=tuple(sorted(kinds)),
+            truncated=truncated,
+        )
+        for placeholder, sentinel in _SENTINEL.items():
+            text = text.replace(sentinel, f" {placeholder} ")
+        text = " ".join(text.split())
+        if len(text) > MAX_INPUT_CHARS:  # slang expansion can lengthen a capped message
+            cut = text.rfind(" ", 0, MAX_INPUT_CHARS + 1)
+            text = text[: cut if cut > 0 else MAX_INPUT_CHARS]
+        return Normalized(raw=raw, text=text, features=features)
+
+    # --- steps ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fold_unicode(text: str, kinds: set[Obfuscation]) -> str:
+        if any(_is_fancy(c) for c in set(text) if not c.isascii()):
+            kinds.add(Obfuscation.FANCY_UNICODE)
+        text = unicodedata.normalize("NFKD", text)
+        if "\u20e3" in text:
+            text, n = _KEYCAP_RE.subn(r"\1", text)
+            if n:
+                kinds.add(Obfuscation.KEYCAP)
+        if _INVISIBLE_IN_WORD_RE.search(text):
+            kinds.add(Obfuscation.INVISIBLE)
+        text = text.translate(_TRANSLATION)
+        if _REGIONAL_RE.search(text):
+            text, n = _LONE_REGIONAL_RE.subn(lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")), text)
+            if n:
+                kinds.add(Obfuscation.FANCY_UNICODE)
+        if _HOMOGLYPH_RE.search(text):
+            folded = _WORD_RE.sub(_fold_homoglyphs, text)
+            if folded != text:
+                kinds.add(Obfuscation.HOMOGLYPH)
+                text = folded
+        # Lowercasing can yield decomposable characters (İ -> i + dot) and small capitals (Ʀ -> ʀ).
+        text = unicodedata.normalize("NFKD", text.lower()).translate(_SMALL_CAPITALS)
+        if _MARKS_RE.search(text):
+            if _ZALGO_RE.search(text):
+                kinds.add(Obfuscation.COMBINING_MARKS)
+            text = _MARKS_RE.sub("", text)
+        return unicodedata.normalize("NFC", text)
+
+    def _replace_contacts(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
+        has_at = "@" in text
+        if any(hint in text for hint in _LINK_HINTS):
+            unspaced = _SPACED_SHORTLINK_RE.sub(r"\1.\2/", _BRACKETED_DOT_RE.sub(".", text))
+            if unspaced != text:
+                kinds.add(Obfuscation.LINK)
+                text = unspaced
+        if has_at:
+            text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
+        if _URL_HINT_RE.search(text):
+            text = _URL_RE.sub(lambda m: self._url(m, apps), text)
+        if "delapan" in text:  # every Indonesian mobile number starts 08
+            text = _SPELLED_NUMBER_RE.sub(lambda m: self._spelled_phone(m, kinds), text)
+        if _HAS_DIGIT_RE.search(text):
+            text = _DIGIT_RUN_RE.sub(self._phones, text)
+        if has_at:
+            text = _HANDLE_RE.sub(self._handles, text)
+        return text
+
+    @staticmethod
+    def _url(match: re.Match[str], apps: set[str]) -> str:
+        url = match.group()
+        stripped = url.rstrip(_URL_TRAILING)
+        trailing = url[len(stripped) :]
+        host = _URL_HOST_RE.match(stripped).group(1)  # type: ignore[union-attr]  # always matches
+        app = _URL_HOST_APPS.get(host)
+        if app is None and host.endswith(".whatsapp.com"):
+            app = "whatsapp"
+        sentinel = _SENTINEL[Placeholder.URL]
+        if app is None:
+            return f" {sentinel} {trailing}"
+        apps.add(app)
+        return f" {app} {sentinel} {trailing}"
+
+    @staticmethod
+    def _spelled_phone(match: re.Match[str], kinds: set[Obfuscation]) -> str:
+        spelled = match.group()
+        tokens = _SPELLED_TOKEN_RE.findall(spelled)
+        if all(t.isdigit() for t in tokens):
+            return spelled  # plain digits: the digit-run step handles them
+        if not _is_phone("".join(_NUMBER_WORDS.get(t, t) for t in tokens)):
+            return spelled
+        kinds.add(Obfuscation.NUMBER_WORDS)
+        return f" {_SENTINEL[Placeholder.PHONE]} "
+
+    @staticmethod
+    def _phones(match: re.Match[str]) -> str:
+        run = match.group()
+        if len(run) < 9:
+            return run
+        groups = [(g.start(), g.end(), g.group(1)) for g in _DIGIT_GROUP_RE.finditer(run)]
+        out: list[str] = []
+        pos = 0
+        i = 0
+        while i < len(groups):
+            digits = ""
+            last = -1
+            for j in range(i, len(groups)):
+                digits += groups[j][2]
+                if len(digits) > 16:
+                    break
+                # the longest reading wins, but a short trailing group after a complete number is
+                # another number ("0812 3456 7890 2 orang"), unless every digit stands alone
+                if _is_phone(digits) and (last < 0 or len(groups[j][2]) >= 3 or len(digits) == j - i + 1):
+                    last = j
+            if last < 0:
+                i += 1
+                continue
+            out.append(run[pos : groups[i][0]])
+            out.append(f" {_SENTINEL[Placeholder.PHONE]} ")
+            pos = groups[last][1]
+            i = last + 1
+        if not out:
+            return run
+        out.append(run[pos:])
+        return "".join(out)
+
+    @staticmethod
+    def _handles(match: re.Match[str]) -> str:
+        out = []
+        for part in match.group().split("@")[1:]:
+            name = part.rstrip(".")
+            out.append(f" {_SENTINEL[Placeholder.HANDLE]} {part[len(name) :]}" if name else f"@{part}")
+        return "".join(out)
+
+    def _decode_leet(self, text: str, kinds: set[Obfuscation]) -> str:
+        if not _LETTER_DIGIT_RE.search(text):
+            return text
+        decoded = _MIXED_TOKEN_RE.sub(lambda m: _decode_leet(m.group(), self._vocabulary), text)
+        if decoded != text:
+            kinds.add(Obfuscation.LEET)
+        return decoded
+
+    def _normalise_words(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
+        text, n = _SPLIT_RUN_RE.subn(lambda m: "".join(_ALNUM_RE.findall(m.group())), text)
+        if n:
+            kinds.add(Obfuscation.SPLIT_LETTERS)
+        # again: joined letters ("t 3 l 3 g r 4 m") and words that a placeholder cut off ("a1b0812...")
+        text = self._decode_leet(text, kinds)
+        if _MULTIWORD_HINT_RE.search(text):
+            text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+        text = self._map_words(text, apps)
+        if _MULTIWORD_HINT_RE.search(text):  # again: the word map can reveal one ("mii chat" -> "mi chat")
+            text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+        return text
+
+    @staticmethod
+    def _multiword_app(match: re.Match[str], kinds: set[Obfuscation], apps: set[str]) -> str:
+        if " " in match.group():
+            kinds.add(Obfuscation.SPLIT_LETTERS)
+        app = match.lastgroup or ""
+        apps.add(app)
+        return app
+
+    def _map_words(self, text: str, apps: set[str]) -> str:
+        # A plain loop, not re.sub with a callback: most words need nothing and cost one set lookup.
+        parts = _TOKEN_SPLIT_RE.split(text)  # odd positions hold the words
+        elongated = _TRIPLE_LETTER_RE.search(text) is not None
+        for i in range(1, len(parts), 2):
+            word = parts[i]
+            if word in self._mapped_words or (elongated and _TRIPLE_LETTER_RE.search(word)):
+                parts[i] = self._map_word(word, apps)
+        return "".join(parts)
+
+    def _map_word(self, word: str, apps: set[str]) -> str:
+        mapped = self._lookup(word, apps)
+        if mapped is not None:
+            return mapped
+        if not _TRIPLE_LETTER_RE.search(word):
+            return word
+        # An elongated word: cut each run to two letters ("maaaaf" -> "maaf"), or to one where that
+        # spells a known word ("bangeeeet" -> "banget"). Only runs of 3+ count as elongation, so the
+        # output, which has none, maps to itself on a second pass.
+        collapsed = _TRIPLE_LETTER_RE.sub(r"\1\1", word)
+        mapped = self._lookup(collapsed, apps)
+        if mapped is not None:
+            return mapped
+        single = _TRIPLE_LETTER_RE.sub(r"\1", word)
+        if collapsed in self._vocabulary or len(single) < 2 or single in self._apps:
+            return collapsed  # "waaa" is a cry, not WhatsApp
+        mapped = self._lookup(single, apps)
+        if mapped is not None:
+            return mapped
+        return single if single in self._vocabulary else collapsed
+
+    def _lookup(self, word: str, apps: set[str]) -> str | None:
+        app = self._apps.get(word)
+        if app is not None:
+            apps.add(app)
+            return app
+        value = self._slang.get(word)
+        if value is not None:
+            apps.update(self._slang_apps[word])
+        return value
+
+    # --- slang map ------------------------------------------------------------------------------------
+
+    def _canonical_word(self, word: str) -> str | None:
+        """``word`` as the word pipeline would leave it before the word map, or None if not one word."""
+        text = self._fold_unicode(word, set()) if not word.isascii() else word.lower()
+        text = _TRIPLE_LETTER_RE.sub(r"\1\1", text.strip())
+        if not re.fullmatch("[a-z0-9]+", text) or not re.search("[a-z]", text):
+            return None
+        if _MIXED_TOKEN_RE.fullmatch(text):
+            # the vocabulary does not exist yet, so "1" is always "i" here
+            text = _decode_leet(text, frozenset())
+        return text
+
+    def _canonical_slang(self, slang: Mapping[str, str]) -> dict[str, str]:
+        if not isinstance(slang, Mapping):
+            raise TypeError(f"slang must be a mapping of str to str, got {type(slang).__name__}")
+        entries: dict[str, list[str]] = {}
+        for key, value in slang.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"slang must map str to str, got {key!r}: {value!r}")
+            canonical_key = self._canonical_word(key)
+            words = [self._canonical_word(w) for w in value.split()]
+            if canonical_key is None or canonical_key in self._apps or not words:
+                continue
+            if any(w is None or len(w) < 2 or _HAS_DIGIT_RE.search(w) for w in words):
+                continue  # digits or one-letter words in the output could be re-read by a second pass
+            entries[canonical_key] = [w for w in words if w is not None]
+
+        resolved: dict[str, str] = {}
+        for key in entries:
+            words = self._resolve(key, entries, depth=0)
+            if words is not None and words != [key]:
+                resolved[key] = " ".join(words)
+        return resolved
+
+    def _resolve(self, word: str, entries: dict[str, list[str]], depth: int) -> list[str] | None:
+        """Expand ``word`` through the map until every word is final; None for cycles or deep chains."""
+        if depth > 8:
+            return None
+        out: list[str] = []
+        for w in entries[word]:
+            if w in self._apps:
+                out.append(self._apps[w])
+            elif w in entries and w != word:
+                sub = self._resolve(w, entries, depth + 1)
+                if sub is None:
+                    return None
+                out.extend(sub)
+            elif w == word:
+                return None  # "a -> a b" never settles
+            else:
+                out.append(w)
+        return out
+
+
+@functools.cache
+def _default_normalizer() -> Normalizer:
+    return Normalizer()
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise ``text`` with the built-in slang map (see :class:`Normalizer`).
+
+    Raises:
+        TypeError: ``text`` is not a ``str``.
+    """
+    return _default_normalizer()(text)
+
+
+_DEDUP_PLACEHOLDERS = {p.value: p.name[0] for p in Placeholder}  # uppercase: normalised text has none
+_DEDUP_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in _DEDUP_PLACEHOLDERS))
+_NON_WORD_RE = re.compile(r"[\W_]+")
+_REPEAT_RE = re.compile(r"(.)\1+")
+
+
+def dedup_key(text: str, *, normalizer: Normalizer | None = None) -> str:
+    """An aggressive key under which template variants of one message collide.
+
+    The normalised text with placeholders kept (as one capital letter each), every digit run
+    collapsed to ``0``, punctuation, emoji and whitespace removed and repeated characters squeezed:
+    "Main di SLOT88 pasti JP!!" and "main di slot99 pasti jp" share a key. A message with no letters
+    or digits keys on its emoji and symbols instead, so that emoji-only lines do not all collide.
+
+    Args:
+        text: The message as written.
+        normalizer: The normaliser to apply; default: :func:`normalize`'s.
+
+    Raises:
+        TypeError: ``text`` is not a ``str``.
+    """
+    normalized = (normalizer or _default_normalizer())(text).text
+    key = _DEDUP_PLACEHOLDER_RE.sub(lambda m: _DEDUP_PLACEHOLDERS[m.group()], normalized)
+    key = _DIGITS_RE.sub("0", key)
+    words = _NON_WORD_RE.sub("", key)
+    return _REPEAT_RE.sub(r"\1", words or "".join(key.split()))
+
+
+def load_slang_map(paths: Iterable[Path]) -> dict[str, str]:
+    """Read alay-slang CSV files (``slang,standard`` per line, no header, latin-1).
+
+    This is the format of the public ``kamusalay.csv`` / ``new_kamusalay.csv`` dictionaries. Both
+    columns are lowercased; rows whose key is not one plain ASCII word (mis-encoded emoji, phrases, dates) or
+    whose value is not plain words are skipped. Later files override earlier ones.
+
+    Args:
+        paths: CSV files, read in order.
+
+    Returns:
+        Lowercase slang word -> standard word(s).
+
+    Raises:
+        DataError: a file is missing or unreadable, or a row does not have exactly two columns.
+    """
+    slang: dict[str, str] = {}
+    for name in paths:
+        path = Path(name)
+        skipped = 0
+        try:
+            with path.open(encoding="latin-1", newline="") as handle:
+                for line_number, row in enumerate(csv.reader(handle), start=1):
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue
+                    if len(row) != 2:
+                        raise DataError(
+                            f"{path}:{line_number}: expected 2 columns (slang,standard), got {len(row)}; "
+                            "fix or delete the row"
+                        )
+                    key = row[0].strip().lower()
+                    value = " ".join(row[1].lower().split())
+                    if not re.fullmatch("[a-z0-9]+", key) or not re.fullmatch("[a-z0-9 ]+", value):
+                        skipped += 1
+                        continue
+                    if key != value:
+                        slang[key] = value
+        except OSError as exc:
+            raise DataError(f"cannot read slang map {path}: {exc.strerror or exc}; check the path") from exc
+        except csv.Error as exc:
+            raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
+        if skipped:
+            logger.debug("%s: skipped %d rows that are not one plain word -> plain words", path, skipped)
+    return slang
