@@ -345,9 +345,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="Artifact folder to benchmark.")
     parser.add_argument("--out", type=Path, default=None, help="Write the results as JSON here.")
-    parser.add_argument(
-        "--precisions", default=",".join(PRECISIONS), help="Comma-separated, of fp32,bf16."
-    )
+    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="Comma-separated, of fp32,bf16.")
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)), help="Comma-separated.")
     parser.add_argument("--min-seconds", type=float, default=3.0, help="Time per throughput measurement.")
     parser.add_argument(
