@@ -30,7 +30,7 @@ from inference.classify import ActionBands, ScoreModel, ThresholdBounds, model_t
 from inference.metrics import Metrics
 from inference.moderation import build_moderate_router
 from inference.routes import CLASSIFY_PATH, ApiError, ServingState, build_classify_router, ops_router
-from inference.schemas import ModelInfo, RequestLimits
+from inference.schemas import ErrorResponse, ModelInfo, RequestLimits
 from inference.settings import ServeSettings, get_settings
 from strikes.api import router as strikes_router
 from strikes.api import strike_lifespan
@@ -187,7 +187,13 @@ def create_app(settings: ServeSettings | None = None, *, model_loader: ModelLoad
     app.include_router(build_classify_router(limits))
     app.include_router(ops_router)
     # The strike engine: moderator decisions, account status, appeals; and classify + enforce.
-    app.include_router(strikes_router)
+    app.include_router(
+        strikes_router,
+        responses={
+            400: {"model": ErrorResponse, "description": "Body is not valid JSON."},
+            413: {"model": ErrorResponse, "description": "Body larger than the configured maximum."},
+        },
+    )
     app.include_router(build_moderate_router(limits))
     return app
 

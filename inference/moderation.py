@@ -33,7 +33,7 @@ from inference.schemas import (
     RequestLimits,
     build_request_model,
 )
-from strikes.api import Moderator, Service, _domain_errors
+from strikes.api import MODERATOR_RESPONSES, Moderator, Service, _domain_errors
 from strikes.schemas import DecisionOut
 from strikes.service import StrikeService, classifier_violation
 
@@ -105,7 +105,7 @@ def build_moderate_router(limits: RequestLimits) -> APIRouter:
     @router.post(
         "/moderate",
         response_model=ModerateResponse,
-        responses=_ERROR_RESPONSES,
+        responses={**_ERROR_RESPONSES, **MODERATOR_RESPONSES},
         dependencies=[Depends(require_json), Moderator],
         summary="Classify a batch and enforce the `remove` decisions (strikes, restrictions, bans)",
     )

@@ -39,6 +39,15 @@ from strikes.settings import StrikeSettings, get_strike_settings
 
 router = APIRouter(prefix="/v1", tags=["strikes"])
 
+_UNAVAILABLE = {503: {"description": "The strike database is unreachable, or the service is not started."}}
+#: Documented answers of the moderator-key check (see :func:`require_moderator`).
+MODERATOR_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "No moderator API key in `X-API-Key`."},
+    403: {"description": "A wrong moderator API key, or moderator endpoints are disabled."},
+}
+_NOT_FOUND = {404: {"description": "No strike or appeal with that id."}}
+_CONFLICT = {409: {"description": "The strike was already appealed, or the appeal already decided."}}
+
 
 @asynccontextmanager
 async def strike_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,7 +121,9 @@ def _domain_errors() -> Iterator[None]:
     dependencies=[Moderator],
     summary="Record a moderator's violation decision and enforce the strike policy",
     responses={
-        200: {"description": "Already recorded (same account, content id and policy): nothing changed."}
+        200: {"description": "Already recorded (same account, content id and policy): nothing changed."},
+        **MODERATOR_RESPONSES,
+        **_UNAVAILABLE,
     },
 )
 def post_violation(body: ViolationIn, service: Service, response: Response) -> DecisionOut:
@@ -136,6 +147,7 @@ def post_violation(body: ViolationIn, service: Service, response: Response) -> D
 @router.get(
     "/accounts/{account_id}",
     response_model=AccountStatusOut,
+    responses=_UNAVAILABLE,
     summary="An account's strikes, restrictions, ban state, distances to thresholds and history",
 )
 def get_account(
@@ -153,6 +165,7 @@ def get_account(
     "/strikes/{strike_id}/appeal",
     response_model=AppealOut,
     status_code=status.HTTP_201_CREATED,
+    responses={**_NOT_FOUND, **_CONFLICT, **_UNAVAILABLE},
     summary="Appeal a strike (once per strike)",
 )
 def appeal_strike(strike_id: int, body: AppealIn, service: Service) -> AppealOut:
@@ -164,6 +177,7 @@ def appeal_strike(strike_id: int, body: AppealIn, service: Service) -> AppealOut
     "/appeals/{appeal_id}/decision",
     response_model=AppealDecisionOut,
     dependencies=[Moderator],
+    responses={**MODERATOR_RESPONSES, **_NOT_FOUND, **_CONFLICT, **_UNAVAILABLE},
     summary="Uphold or overturn an appeal; overturning lifts what depended on the strike",
 )
 def decide_appeal(appeal_id: int, body: AppealDecisionIn, service: Service) -> AppealDecisionOut:
