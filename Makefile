@@ -30,7 +30,8 @@ test: lint
 demo: setup
 	$(BIN)/tegur data fetch --mirror $(DATA_MIRROR)
 	$(BIN)/tegur data prepare --config $(CONFIG)
-	$(BIN)/tegur model build --offline
+	# Built once; `tegur model build --offline --force` rebuilds it.
+	test -d models/multilingual-e5-small || $(BIN)/tegur model build --offline
 	$(BIN)/tegur train --config $(CONFIG) --output-dir $(MODEL_DIR)
 	$(BIN)/tegur evaluate --model $(MODEL_DIR) --split test --out reports/default
 	$(BIN)/tegur serve --model $(MODEL_DIR)
