@@ -18,12 +18,12 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from data.taxonomy import Label, Surface
 from tegur.errors import ConfigError, DataError
 from tegur.io import atomic_path
+from tegur.yaml_config import format_validation_error, read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -151,21 +151,11 @@ class Manifest(BaseModel):
 def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> Manifest:
     """Read and validate the source manifest; raise :class:`ConfigError` naming the bad field."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"source manifest not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml_mapping(path, what="source manifest")
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{path}: invalid manifest"]
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError(format_validation_error(exc, f"{path}: manifest")) from None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -26,11 +26,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from strikes.domain import Feature, Policy, Severity
 from tegur.errors import ConfigError
+from tegur.yaml_config import format_validation_error, read_yaml_mapping
 
 
 class PolicyRule(BaseModel):
@@ -208,22 +208,11 @@ def load_strike_policy(path: str | Path) -> StrikePolicy:
             inconsistent; the message names every problem with its key path and value.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"strike policy file not found: {path}; pass --policy or set TEGUR_POLICY_PATH")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with policies and features, got {raw!r}")
+    raw = read_yaml_mapping(path, what="strike policy file", hint="pass --policy or set TEGUR_POLICY_PATH")
     raw.setdefault("name", path.stem)
     try:
         return StrikePolicy.model_validate(raw)
     except ValidationError as exc:
-        # Imported on the error path only: tegur.config pulls in the training stack (torch).
-        from tegur.config import format_validation_error
-
         raise ConfigError(format_validation_error(exc, str(path))) from None
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -65,7 +65,7 @@ def load_strike_settings(**overrides: object) -> StrikeSettings:
         return StrikeSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         # Imported on the error path only: tegur.config pulls in the training stack (torch).
-        from tegur.config import format_validation_error
+        from tegur.yaml_config import format_validation_error
 
         raise ConfigError(format_validation_error(exc, "TEGUR_* strike settings")) from None
 

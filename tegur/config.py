@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data.config import DataConfig
 from tegur.errors import ConfigError
+from tegur.yaml_config import format_validation_error, read_yaml_mapping
 from training.config import ModelConfig, TrainingConfig
 
 
@@ -32,32 +32,10 @@ class TegurConfig(BaseModel):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Render a pydantic error as lines that quote the key path, the bad value and the fix."""
-    lines = [f"{source}: invalid config"]
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown key (value {err.get('input')!r}); remove or respell it")
-        else:
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
-
-
 def load_config(path: str | Path) -> TegurConfig:
     """Load and validate a config file; raise :class:`ConfigError` naming every bad key and value."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with data/model/training sections")
+    raw = read_yaml_mapping(path, what="config file", allow_empty=True)
     raw.setdefault("name", path.stem)
     try:
         return TegurConfig.model_validate(raw)
