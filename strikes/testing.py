@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -76,6 +76,30 @@ def temporary_database(backend: str, folder: Path) -> Iterator[str]:
             yield url
     else:
         raise ValueError(f"unknown backend {backend!r}; expected sqlite or postgresql")
+
+
+@contextmanager
+def migrated_database(backend: str, folder: Path) -> Iterator[str]:
+    """Like :func:`temporary_database`, with the strike schema already migrated."""
+    with temporary_database(backend, folder) as url:
+        store = StrikeStore(url)
+        store.migrate()
+        store.close()
+        yield url
+
+
+class Clock:
+    """A settable clock for the strike service (``StrikeService(..., clock=Clock(t0))``)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
 
 
 def reset_database(store: StrikeStore) -> None:

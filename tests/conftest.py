@@ -9,6 +9,12 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+#: Every strike-storage test runs on both databases; the PostgreSQL ones fail (never skip) without it.
+STRIKE_BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
@@ -32,3 +38,20 @@ def _strike_ledger_in_tmp(tmp_path_factory: pytest.TempPathFactory):
         get_strike_settings.cache_clear()
         yield
     get_strike_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def policy(repo_root: Path):
+    """The shipped strike policy, configs/strikes.yaml."""
+    from strikes.policy import load_strike_policy
+
+    return load_strike_policy(repo_root / "configs" / "strikes.yaml")
+
+
+@pytest.fixture(scope="module", params=STRIKE_BACKENDS)
+def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A migrated strike database on each backend, shared by a module (tests reset it)."""
+    from strikes.testing import migrated_database
+
+    with migrated_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url

@@ -12,32 +12,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from strikes.api import router, strike_lifespan
-from strikes.policy import StrikePolicy, load_strike_policy
+from strikes.policy import StrikePolicy
 from strikes.service import StrikeService
 from strikes.settings import get_strike_settings, load_strike_settings
 from strikes.storage import StrikeStore, sqlite_url
-from strikes.testing import reset_database, temporary_database
+from strikes.testing import Clock, migrated_database, reset_database
 
 KEY = "test-moderator-key-0123456789"
 MODERATOR = {"X-API-Key": KEY}
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def policy(repo_root: Path) -> StrikePolicy:
-    return load_strike_policy(repo_root / "configs" / "strikes.yaml")
 
 
 def _app(service: StrikeService | None) -> FastAPI:
@@ -63,30 +46,16 @@ def clock() -> Clock:
     return Clock(T0 + timedelta(days=10))
 
 
-def _migrated(backend: str, folder: Path) -> Iterator[str]:
-    with temporary_database(backend, folder) as url:
-        store = StrikeStore(url)
-        store.migrate()
-        store.close()
+@pytest.fixture(scope="module")
+def sqlite_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with migrated_database("sqlite", tmp_path_factory.mktemp("db")) as url:
         yield url
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def any_backend_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    yield from _migrated(request.param, tmp_path_factory.mktemp("db"))
-
-
-@pytest.fixture(scope="module")
-def sqlite_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _migrated("sqlite", tmp_path_factory.mktemp("db"))
-
-
 @pytest.fixture()
-def any_client(any_backend_url: str, policy: StrikePolicy, clock: Clock) -> Iterator[TestClient]:
+def any_client(migrated_url: str, policy: StrikePolicy, clock: Clock) -> Iterator[TestClient]:
     """A client on each backend, for the scenario."""
-    yield from _client(any_backend_url, policy, clock)
+    yield from _client(migrated_url, policy, clock)
 
 
 @pytest.fixture()

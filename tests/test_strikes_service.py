@@ -27,50 +27,18 @@ from strikes.errors import (
     StorageError,
     StrikeNotFoundError,
 )
-from strikes.policy import StrikePolicy, load_strike_policy
+from strikes.policy import StrikePolicy
 from strikes.service import StrikeService, classifier_violation
 from strikes.settings import load_strike_settings
 from strikes.storage import StrikeStore
-from strikes.testing import reset_database, temporary_database
+from strikes.testing import Clock, reset_database
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
-
-
-class Clock:
-    """A settable clock for the service."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def policy(repo_root: Path) -> StrikePolicy:
-    return load_strike_policy(repo_root / "configs" / "strikes.yaml")
 
 
 @pytest.fixture()
 def clock() -> Clock:
     return Clock(T0)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with temporary_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        store = StrikeStore(url)
-        store.migrate()
-        store.close()
-        yield url
 
 
 @pytest.fixture()

@@ -28,30 +28,18 @@ from strikes.domain import (
 )
 from strikes.engine import decide
 from strikes.errors import AppealAlreadyDecidedError, AppealAlreadyFiledError, StorageError
-from strikes.policy import StrikePolicy, load_strike_policy
+from strikes.policy import StrikePolicy
 from strikes.storage import VERSION_TABLE, Base, StrikeStore, UTCDateTime, normalise_database_url
 from strikes.testing import parallel_ingest, process_pool, reset_database, temporary_database
 from tegur.errors import ConfigError
+from tests.conftest import STRIKE_BACKENDS
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=STRIKE_BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with temporary_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with temporary_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        store = StrikeStore(url)
-        store.migrate()
-        store.close()
         yield url
 
 
@@ -61,11 +49,6 @@ def store(migrated_url: str) -> Iterator[StrikeStore]:
     reset_database(store)
     yield store
     store.close()
-
-
-@pytest.fixture(scope="module")
-def policy(repo_root: Path) -> StrikePolicy:
-    return load_strike_policy(repo_root / "configs" / "strikes.yaml")
 
 
 @pytest.fixture(scope="module")
