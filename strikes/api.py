@@ -45,6 +45,8 @@ MODERATOR_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "No moderator API key in `X-API-Key`."},
     403: {"description": "A wrong moderator API key, or moderator endpoints are disabled."},
 }
+#: Strike and appeal ids are 64-bit database keys; larger ones are refused with 422, not sent to the database.
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A strike or appeal id.")]
 _NOT_FOUND = {404: {"description": "No strike or appeal with that id."}}
 _CONFLICT = {409: {"description": "The strike was already appealed, or the appeal already decided."}}
 
@@ -168,7 +170,7 @@ def get_account(
     responses={**_NOT_FOUND, **_CONFLICT, **_UNAVAILABLE},
     summary="Appeal a strike (once per strike)",
 )
-def appeal_strike(strike_id: int, body: AppealIn, service: Service) -> AppealOut:
+def appeal_strike(strike_id: RecordId, body: AppealIn, service: Service) -> AppealOut:
     with _domain_errors():
         return AppealOut.of(service.file_appeal(strike_id, body.reason))
 
@@ -180,7 +182,7 @@ def appeal_strike(strike_id: int, body: AppealIn, service: Service) -> AppealOut
     responses={**MODERATOR_RESPONSES, **_NOT_FOUND, **_CONFLICT, **_UNAVAILABLE},
     summary="Uphold or overturn an appeal; overturning lifts what depended on the strike",
 )
-def decide_appeal(appeal_id: int, body: AppealDecisionIn, service: Service) -> AppealDecisionOut:
+def decide_appeal(appeal_id: RecordId, body: AppealDecisionIn, service: Service) -> AppealDecisionOut:
     with _domain_errors():
         resolution = service.decide_appeal(appeal_id, body.outcome, moderator=body.moderator, note=body.note)
     return AppealDecisionOut.of(resolution)

@@ -285,3 +285,14 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
         "/v1/strikes/{strike_id}/appeal",
         "/v1/appeals/{appeal_id}/decision",
     }
+
+
+@pytest.mark.parametrize("record_id", ["0", "-1", str(2**63), "2137870130527683477373367401461055488"])
+def test_out_of_range_ids_are_422(client: TestClient, record_id: str) -> None:
+    # Found by the schema fuzz: an id past 64 bits reached the database and answered 500.
+    appeal = client.post(f"/v1/strikes/{record_id}/appeal", json={"reason": "bukan saya"})
+    assert appeal.status_code == 422, appeal.text
+    decision = client.post(
+        f"/v1/appeals/{record_id}/decision", json={"outcome": "uphold", "moderator": "m"}, headers=MODERATOR
+    )
+    assert decision.status_code == 422, decision.text
