@@ -406,6 +406,14 @@ def render_model_card(meta: ArtifactMetadata) -> str:
                 "redistributing this model."
             )
             lines.append("")
+    weights = (meta.config.get("training") or {}).get("source_weights") or {}
+    if weights:
+        lines += [
+            "Train rows were resampled per source (weight: "
+            + ", ".join(f"{name} x{weight:g}" for name, weight in sorted(weights.items()))
+            + f"; {meta.training.get('train_rows', '?')} rows seen per pass); validation and test were not.",
+            "",
+        ]
     lines += ["## Metrics", ""]
     for split, report in meta.metrics.items():
         lines += [f"### {split} ({report.get('n', '?')} messages)", "", metrics_markdown(report), ""]

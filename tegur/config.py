@@ -38,6 +38,23 @@ def load_config(path: str | Path) -> TegurConfig:
     raw = read_yaml_mapping(path, what="config file", allow_empty=True)
     raw.setdefault("name", path.stem)
     try:
-        return TegurConfig.model_validate(raw)
+        config = TegurConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path))) from None
+    _check_source_weights(config, path)
+    return config
+
+
+def _check_source_weights(config: TegurConfig, path: Path) -> None:
+    """``training.source_weights`` may only name sources that the data section uses (or 'curated')."""
+    from data.loaders import CURATED_SOURCE
+
+    if config.data.sources is None:  # every manifest source: nothing to check a typo against here
+        return
+    known = [CURATED_SOURCE, *config.data.sources]
+    unknown = [name for name in config.training.source_weights if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"{path}: invalid config\n  training.source_weights: {', '.join(map(repr, unknown))} is not a "
+            f"source of data.sources; expected one of {', '.join(known)}"
+        )

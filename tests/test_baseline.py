@@ -62,3 +62,14 @@ def test_baseline_command_writes_metrics(prepared_dir: Path, tmp_path: Path) -> 
     assert set(written["thresholds"]) == set(LABEL_NAMES)
     assert written["metrics"]["test"]["macro"]["f1"] > 0.9
     assert written["rows"] == {"train": 240, "validation": 60, "test": 60}
+
+
+def test_baseline_trains_on_the_source_weighted_rows(splits: dict) -> None:
+    from training.config import TrainingConfig
+
+    texts = [ex.text for ex in splits["test"]]
+    plain = train_baseline(splits["train"], splits["validation"]).predict_proba(texts)
+    weighted = train_baseline(
+        splits["train"], splits["validation"], training=TrainingConfig(source_weights={"synthetic_mit": 0.1})
+    ).predict_proba(texts)
+    assert not np.allclose(plain, weighted)  # most synthetic_mit rows were left out of its training

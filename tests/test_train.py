@@ -22,6 +22,9 @@ from training.inputs import label_arrays
 from training.metrics import multilabel_report
 from training.train import PROBE_TEXTS, checkpoint_dir, eval_subset, positive_weights, train
 
+#: The module's reference run shows synthetic_nc rows twice (source weighting end to end).
+WEIGHTED = {"source_weights": {"synthetic_nc": 2}}
+
 
 @pytest.fixture(scope="module")
 def prepared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -38,7 +41,7 @@ def _run(*args: str) -> None:
 @pytest.fixture(scope="module")
 def trained(prepared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("train")
-    config = write_config(root / "tiny.yaml", data_dir=prepared_dir)
+    config = write_config(root / "tiny.yaml", data_dir=prepared_dir, training=WEIGHTED)
     _run("train", "--config", str(config), "--output-dir", str(root / "artifact"))
     return root / "artifact"
 
@@ -63,7 +66,14 @@ def test_artifact_describes_itself(trained: Path) -> None:
     assert meta.data is not None and meta.data.sources["synthetic_nc"].license == "CC BY-NC-SA 4.0"
     assert meta.data.stats == {"generator": "tests.fixtures_models"}
     assert meta.training["steps"] == 12 and meta.training["resumed_from_step"] is None
-    assert "not for commercial use" in (trained / "README.md").read_text()
+    train_split = read_split(meta.data.dir, "train")
+    doubled = sum(ex.source == "synthetic_nc" for ex in train_split)
+    assert doubled > 0
+    assert meta.training["train_rows"] == len(train_split) + doubled  # synthetic_nc rows shown twice
+    assert meta.data.rows["train"] == len(train_split)  # provenance counts the split, not the copies
+    card = (trained / "README.md").read_text()
+    assert "not for commercial use" in card
+    assert f"synthetic_nc x2; {meta.training['train_rows']} rows seen per pass" in card
     log = [json.loads(line) for line in (trained / "training_log.jsonl").read_text().splitlines()]
     assert any("eval_macro_f1" in row for row in log) and any("loss" in row for row in log)
 
@@ -102,7 +112,7 @@ class _Interrupt(TrainerCallback):
 
 def test_resume_continues_an_interrupted_run(trained: Path, prepared_dir: Path, tmp_path: Path) -> None:
     config_path = write_config(
-        tmp_path / "tiny.yaml", data_dir=prepared_dir, training={"keep_checkpoints": True}
+        tmp_path / "tiny.yaml", data_dir=prepared_dir, training={**WEIGHTED, "keep_checkpoints": True}
     )
     out = tmp_path / "artifact"
     with pytest.raises(KeyboardInterrupt):

@@ -110,3 +110,30 @@ def test_tiny_cannot_freeze_every_layer(tmp_path: Path) -> None:
     path = _write(tmp_path, model={"tiny": {"num_hidden_layers": 2}, "freeze_layers": 2})
     with pytest.raises(ConfigError, match="freeze_layers 2 would freeze all 2 layers"):
         load_config(path)
+
+
+@pytest.mark.parametrize("weight", [0, -1, 25])
+def test_source_weight_out_of_range_is_quoted(tmp_path: Path, weight: float) -> None:
+    path = _write(tmp_path, training={"source_weights": {"curated": weight}})
+    needle = rf"training\.source_weights.*source_weights\[curated\] is {weight}"
+    with pytest.raises(ConfigError, match=needle):
+        load_config(path)
+
+
+def test_source_weight_of_an_unlisted_source_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "cfg.yaml"
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(
+            {"data": {"sources": {"ibrohim2019": {}}}, "training": {"source_weights": {"ibrohim2091": 2}}}, fh
+        )
+    needle = (
+        r"training.source_weights: 'ibrohim2091' is not a source of data.sources; "
+        r"expected one of curated, ibrohim2019"
+    )
+    with pytest.raises(ConfigError, match=needle):
+        load_config(path)
+
+
+def test_default_config_weights_curated_rows(repo_root: Path) -> None:
+    config = load_config(repo_root / "configs" / "default.yaml")
+    assert config.training.source_weights["curated"] > 1

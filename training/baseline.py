@@ -20,7 +20,7 @@ import numpy as np
 from data.dataset import Example
 from data.taxonomy import LABEL_NAMES
 from tegur.io import atomic_path
-from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir
+from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir, weight_by_source
 from training.metrics import multilabel_report, report_table, threshold_grid, tune_thresholds
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def train_baseline(
         train: Training examples.
         validation: Examples the thresholds are tuned on.
         normalizer: The text normaliser (default: the built-in one); use the model's for a fair match.
-        training: Threshold grid and seed (default: :class:`TrainingConfig` defaults).
+        training: Source weights, threshold grid and seed (default: :class:`TrainingConfig` defaults).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -96,6 +96,8 @@ def train_baseline(
 
     normalizer = normalizer or Normalizer()
     training = training or TrainingConfig()
+    # The transformer's training rows: source weights repeat or subsample them alike.
+    train = weight_by_source(train, training.source_weights, training.seed)
     features = _features()
     x = features.fit_transform([normalizer(ex.text).text for ex in train])
     y, mask = label_arrays(train)
@@ -167,6 +169,7 @@ def run_baseline(
         "model": "tfidf-word1-2+char_wb2-5-logreg-balanced",
         "data_dir": str(data_dir),
         "rows": {split: len(examples) for split, examples in splits.items()},
+        "source_weights": config.training.source_weights,
         "normalizer_version": NORMALIZER_VERSION,
         "thresholds": dict(zip(LABEL_NAMES, model.thresholds, strict=True)),
         "metrics": metrics,

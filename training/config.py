@@ -150,6 +150,15 @@ class TrainingConfig(BaseModel):
     )
     bf16: bool = Field(False, description="bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX).")
     num_threads: int | None = Field(None, gt=0, description="torch threads (default: all CPU cores).")
+    source_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Sampling weight of a source's rows in the train split (validation and test are never "
+            "resampled): 3 repeats each row 3 times, 2.5 repeats it 2 or 3 times, 0.5 keeps a seeded half. "
+            "Sources not named keep weight 1. Names are data sources or 'curated'. Used to show the "
+            "small hand-written set (LIVE chat, pity bait) often enough in a run of a few thousand steps."
+        ),
+    )
     length_bucketing: bool = Field(
         True, description="Batch texts of similar length together so that padding stays small."
     )
@@ -184,6 +193,17 @@ class TrainingConfig(BaseModel):
     default_threshold: float = Field(
         0.5, gt=0, lt=1, description="Threshold of a label that validation cannot tune (no positives)."
     )
+
+    @field_validator("source_weights")
+    @classmethod
+    def _weights_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for source, weight in value.items():
+            if not 0.0 < weight <= 20.0:
+                raise ValueError(
+                    f"source_weights[{source}] is {weight}; use a weight in (0, 20] "
+                    "(1 keeps the source as is)"
+                )
+        return value
 
     @model_validator(mode="after")
     def _threshold_range(self) -> TrainingConfig:

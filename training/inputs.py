@@ -36,6 +36,26 @@ def load_splits(data_dir: Path) -> dict[str, list[Example]]:
     return {split: read_split(data_dir, split) for split in SPLITS}
 
 
+def weight_by_source(examples: Sequence[Example], weights: dict[str, float], seed: int) -> list[Example]:
+    """Repeat or subsample examples per source: weight ``w`` keeps ``floor(w)`` copies of each row plus one
+    more with probability ``w - floor(w)`` (seeded, so a run is reproducible). Sources not in ``weights``
+    keep one copy. Only for the train split: held-out splits must stay what they are.
+    """
+    if not weights:
+        return list(examples)
+    rng = np.random.default_rng(seed)
+    out: list[Example] = []
+    for ex in examples:
+        weight = weights.get(ex.source, 1.0)
+        copies = int(weight) + int(rng.random() < weight - int(weight))
+        out.extend([ex] * copies)
+    for source, weight in sorted(weights.items()):
+        before = sum(ex.source == source for ex in examples)
+        after = sum(ex.source == source for ex in out)
+        logger.info("source weight %s x%g: %d -> %d training rows", source, weight, before, after)
+    return out
+
+
 def build_normalizer(config: ModelConfig) -> Normalizer:
     """The normaliser: the built-in slang map, extended by the slang files the config names.
 

@@ -56,7 +56,7 @@ from inference.predictor import Predictor, model_inputs, tokenize
 from inference.settings import available_cpus
 from tegur.errors import ConfigError
 from training.config import DEFAULT_BASE_MODEL, ModelConfig, TinyModelConfig, TrainingConfig
-from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir
+from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir, weight_by_source
 from training.metrics import multilabel_report, report_table, sigmoid, threshold_grid, tune_thresholds
 
 if TYPE_CHECKING:
@@ -562,12 +562,13 @@ def train(
 
     splits = load_splits(data_dir)
     normalizer = build_normalizer(model_cfg)
-    logger.info("normalising %d training messages", len(splits["train"]))
-    y_train, mask_train = label_arrays(splits["train"])
+    train_examples = weight_by_source(splits["train"], train_cfg.source_weights, train_cfg.seed)
+    logger.info("normalising %d training messages", len(train_examples))
+    y_train, mask_train = label_arrays(train_examples)
     pos_weight = (
         positive_weights(y_train, mask_train, train_cfg.max_pos_weight) if train_cfg.class_weighting else None
     )
-    train_inputs = model_inputs([ex.text for ex in splits["train"]], normalizer, model_cfg.text_prefix)
+    train_inputs = model_inputs([ex.text for ex in train_examples], normalizer, model_cfg.text_prefix)
     resume_from = _prepare_checkpoint_dir(ckpt_dir, resume, config)
     model, tokenizer = build_model(config, train_inputs, pos_weight)
     logger.info(
@@ -575,10 +576,10 @@ def train(
         model_cfg.base_name,
         model.num_parameters() / 1e6,
         model.num_parameters(only_trainable=True) / 1e6,
-        len(splits["train"]),
+        len(train_examples),
         None if pos_weight is None else [round(w, 2) for w in pos_weight],
     )
-    train_ds = encode(splits["train"], tokenizer, normalizer, model_cfg, texts=train_inputs)
+    train_ds = encode(train_examples, tokenizer, normalizer, model_cfg, texts=train_inputs)
     val_ds = encode(eval_subset(splits["validation"], train_cfg), tokenizer, normalizer, model_cfg)
 
     trainer = Trainer(
@@ -646,6 +647,7 @@ def train(
                 "best_checkpoint_step": _checkpoint_step(state.best_model_checkpoint),
                 "best_validation_macro_f1": state.best_metric,
                 "resumed_from_step": _checkpoint_step(resume_from),
+                "train_rows": len(train_examples),
                 "wall_time_s": round(time.perf_counter() - started, 1),
                 "train_time_s": round(train_seconds, 1),
                 "peak_rss_mb": round(_peak_rss_mb(), 1),
