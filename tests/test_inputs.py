@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import pytest
@@ -41,3 +42,11 @@ def test_fractional_weight_samples_the_fraction_reproducibly() -> None:
     assert min(Counter(ex.id for ex in out if ex.source == "small").values()) == 2
     assert out == weight_by_source(examples, {"big": 0.25, "small": 2.5}, seed=7)
     assert out != weight_by_source(examples, {"big": 0.25, "small": 2.5}, seed=8)
+
+
+def test_a_weight_on_a_source_without_rows_warns(caplog: pytest.LogCaptureFixture) -> None:
+    examples = _examples({"curated": 3, "public": 2})
+    with caplog.at_level(logging.WARNING, logger="training.inputs"):
+        out = weight_by_source(examples, {"curatd": 4}, seed=1)
+    assert out == examples
+    assert "no training rows come from 'curatd' (sources here: curated, public)" in caplog.text

@@ -6,6 +6,7 @@ Kept free of torch so that the TF-IDF baseline starts fast.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,10 +50,21 @@ def weight_by_source(examples: Sequence[Example], weights: dict[str, float], see
         weight = weights.get(ex.source, 1.0)
         copies = int(weight) + int(rng.random() < weight - int(weight))
         out.extend([ex] * copies)
+    before, after = Counter(ex.source for ex in examples), Counter(ex.source for ex in out)
     for source, weight in sorted(weights.items()):
-        before = sum(ex.source == source for ex in examples)
-        after = sum(ex.source == source for ex in out)
-        logger.info("source weight %s x%g: %d -> %d training rows", source, weight, before, after)
+        if not before[source]:
+            # A typo, or a source the licence filter left out: the weight would silently do nothing.
+            logger.warning(
+                "source weight %s x%g: no training rows come from %r (sources here: %s); it has no effect",
+                source,
+                weight,
+                source,
+                ", ".join(sorted(before)),
+            )
+            continue
+        logger.info(
+            "source weight %s x%g: %d -> %d training rows", source, weight, before[source], after[source]
+        )
     return out
 
 
