@@ -160,3 +160,17 @@ def build_untrained_artifact(directory: Path, *, thresholds: dict[str, float] | 
     )
     save_artifact(directory, model=model, tokenizer=tokenizer, normalizer=Normalizer(), metadata=metadata)
     return directory
+
+
+#: Scores of one model may differ by float rounding between batch shapes, padding and thread counts, and
+#: the size of that difference depends on the CPU (AVX2 vs AVX-512 kernels). Compare with this tolerance.
+SCORE_ATOL = 1e-5
+
+
+def assert_same_prediction(ours: Any, theirs: Any, thresholds: dict[str, float], atol: float = SCORE_ATOL) -> None:
+    """Scores equal within ``atol``; flagged labels equal wherever no score is within ``atol`` of its threshold."""
+    assert list(ours.scores) == list(theirs.scores)
+    for name, score in ours.scores.items():
+        assert abs(score - theirs.scores[name]) <= atol, (name, score, theirs.scores[name])
+        if abs(score - thresholds[name]) > atol:
+            assert (name in ours.labels) == (name in theirs.labels), name

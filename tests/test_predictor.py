@@ -13,6 +13,7 @@ from inference.artifact import load_metadata
 from inference.predictor import Prediction, Predictor
 from inference.settings import Precision
 from tegur.errors import ArtifactError, ConfigError, DataError
+from tests.fixtures_models import assert_same_prediction
 from tests.fixtures_models import build_untrained_artifact
 
 
@@ -50,7 +51,7 @@ def test_answers_in_kind(predictor: Predictor) -> None:
     assert list(one.scores) == list(LABEL_NAMES)
     many = predictor.predict(TEXTS)
     assert isinstance(many, list) and len(many) == len(TEXTS)
-    assert many[0] == one
+    assert_same_prediction(many[0], one, predictor.thresholds)
     assert predictor.predict([]) == []
     assert predictor.predict_proba([]).shape == (0, len(LABEL_NAMES))
 
