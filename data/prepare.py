@@ -19,7 +19,6 @@ import json
 import logging
 import re
 import time
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,6 +28,7 @@ from typing import Any
 from data.config import CLEAN, DataConfig, LabelConflict, SourceOptions
 from data.dataset import SPLITS, Example
 from data.loaders import CURATED_LICENSE, CURATED_SOURCE, RawRecord, load_curated, load_source
+from data.near_duplicates import band_keys, bucket_runs, minhash_signatures
 from data.sources import DEFAULT_MANIFEST, Manifest, Source, load_manifest, sha256_file
 from data.taxonomy import LABEL_NAMES, LABELS, Label
 from tegur.config import TegurConfig
@@ -39,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 StepCallback = Callable[[str], None]
 
-#: MinHash LSH layout for near-duplicate families: 20 bands of 3 rows finds pairs at Jaccard 0.5 with
-#: probability 0.93; every candidate is then checked exactly, so false candidates only cost time.
-_BANDS = 20
-_ROWS = 3
 #: Messages with fewer tokens than this are grouped by exact dedup key only (short texts collide).
 _MIN_TOKENS_FOR_NEAR_DUP = 3
 
@@ -307,46 +303,23 @@ def near_duplicate_pairs(
     Not every such pair is returned, but enough to connect each near-duplicate cluster in practice;
     every returned pair has been checked exactly.
     """
-    import numpy as np
-
     index = [i for i, tokens in enumerate(token_lists) if len(tokens) >= _MIN_TOKENS_FOR_NEAR_DUP]
     if len(index) < 2:
         return []
     shingle_sets = [_shingles(token_lists[i]) for i in index]
-    lengths = np.fromiter((len(s) for s in shingle_sets), dtype=np.int64, count=len(index))
-    flat = np.fromiter(
-        (zlib.crc32(sh.encode()) for s in shingle_sets for sh in s), dtype=np.uint64, count=int(lengths.sum())
-    )
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    rng = np.random.default_rng(seed)
-    n_perm = _BANDS * _ROWS
-    a = rng.integers(1, 2**61, size=n_perm, dtype=np.uint64) | np.uint64(1)
-    b = rng.integers(0, 2**61, size=n_perm, dtype=np.uint64)
-    signature = np.empty((len(index), n_perm), dtype=np.uint64)
-    for p in range(n_perm):
-        hashed = (flat * a[p] + b[p]) >> np.uint64(29)  # multiply-shift hashing, wraps mod 2**64
-        signature[:, p] = np.minimum.reduceat(hashed, starts)
+    keys = band_keys(minhash_signatures(shingle_sets, seed))
     uf = _UnionFind(len(index))
     pairs: list[tuple[int, int]] = []
-    mix = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9], dtype=np.uint64)
-    for band in range(_BANDS):
-        cols = signature[:, band * _ROWS : (band + 1) * _ROWS]
-        bucket = (cols * mix[:_ROWS]).sum(axis=1, dtype=np.uint64)
-        order = np.argsort(bucket, kind="stable")
-        sorted_buckets = bucket[order]
-        boundaries = np.flatnonzero(np.diff(sorted_buckets)) + 1
-        for run in np.split(order, boundaries):
-            if len(run) < 2:
+    for run in bucket_runs(keys):
+        anchor = int(run[0])
+        for other in run[1:]:
+            other = int(other)
+            if uf.find(anchor) == uf.find(other):
                 continue
-            anchor = int(run[0])
-            for other in run[1:]:
-                other = int(other)
-                if uf.find(anchor) == uf.find(other):
-                    continue
-                sa, sb = shingle_sets[anchor], shingle_sets[other]
-                if len(sa & sb) >= threshold * len(sa | sb):
-                    uf.union(anchor, other)
-                    pairs.append((index[anchor], index[other]))
+            sa, sb = shingle_sets[anchor], shingle_sets[other]
+            if len(sa & sb) >= threshold * len(sa | sb):
+                uf.union(anchor, other)
+                pairs.append((index[anchor], index[other]))
     return pairs
 
 

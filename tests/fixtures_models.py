@@ -167,8 +167,10 @@ def build_untrained_artifact(directory: Path, *, thresholds: dict[str, float] | 
 SCORE_ATOL = 1e-5
 
 
-def assert_same_prediction(ours: Any, theirs: Any, thresholds: dict[str, float], atol: float = SCORE_ATOL) -> None:
-    """Scores equal within ``atol``; flagged labels equal wherever no score is within ``atol`` of its threshold."""
+def assert_same_prediction(
+    ours: Any, theirs: Any, thresholds: dict[str, float], atol: float = SCORE_ATOL
+) -> None:
+    """Scores equal within ``atol``; flagged labels equal where no score is within ``atol`` of a threshold."""
     assert list(ours.scores) == list(theirs.scores)
     for name, score in ours.scores.items():
         assert abs(score - theirs.scores[name]) <= atol, (name, score, theirs.scores[name])

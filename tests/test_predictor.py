@@ -13,8 +13,7 @@ from inference.artifact import load_metadata
 from inference.predictor import Prediction, Predictor
 from inference.settings import Precision
 from tegur.errors import ArtifactError, ConfigError, DataError
-from tests.fixtures_models import assert_same_prediction
-from tests.fixtures_models import build_untrained_artifact
+from tests.fixtures_models import assert_same_prediction, build_untrained_artifact
 
 
 @pytest.fixture(scope="module")

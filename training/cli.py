@@ -13,6 +13,8 @@ def register(app: typer.Typer) -> None:
 
     app.command(name="train")(train_command)
     app.command(name="baseline")(baseline_command)
+    app.command(name="loso")(loso_command)
+    app.command(name="functional")(functional_command)
     base_model.register(app)
     evaluate.register(app)
 
@@ -56,3 +58,44 @@ def baseline_command(
     from training.baseline import run_baseline
 
     run_baseline(load_config(config), output_dir=output_dir, data_dir=data_dir)
+
+
+def loso_command(
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Config trained per fold (a cheaper one is fine: configs/loso.yaml)."
+    ),
+    out: Path = typer.Option(Path("reports/loso"), "--out", help="Output folder (loso.json, loso.md)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Prepared-data folder (default: the config's data output folder)."
+    ),
+    hold_out: list[str] | None = typer.Option(
+        None,
+        "--hold-out",
+        metavar="SOURCE[+SOURCE]",
+        help="A group to hold out (repeatable); default every public source, overlapping ones together.",
+    ),
+    max_eval_rows: int = typer.Option(
+        4000, "--max-eval-rows", min=1, help="Held-out rows scored per fold (every positive kept first)."
+    ),
+    baseline_only: bool = typer.Option(False, "--baseline-only", help="Only the TF-IDF baseline (quick)."),
+    keep_models: bool = typer.Option(False, "--keep-models", help="Keep each fold's trained artifact."),
+) -> None:
+    """Leave-one-source-out: per public source, train without it (model and baseline) and test on it."""
+    from training.loso import loso_command as run
+
+    run(config, out, data_dir, hold_out, max_eval_rows, baseline_only, keep_models)
+
+
+def functional_command(
+    model: Path = typer.Option(..., "--model", help="Trained artifact folder."),
+    suite: Path = typer.Option(Path("data/functional"), "--suite", help="Functional suite folder."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Output folder (functional.json, .md); default reports/<model>/functional.",
+    ),
+) -> None:
+    """Run the Indonesian functional test suite: pass rate per functionality against its target."""
+    from training.functional import functional_command as run
+
+    run(model, suite, out)

@@ -31,6 +31,8 @@ from inference.artifact import file_sha256
 from inference.calibration import CalibrationMethod
 from inference.settings import Precision
 from tegur.errors import ArtifactError, DataError
+from training.functional import DEFAULT_SUITE_DIR
+from training.robustness import DEFAULT_MINORS_TEST, robustness_sections
 
 if TYPE_CHECKING:
     from inference.artifact import ArtifactMetadata
@@ -544,6 +546,9 @@ def run_evaluation(
     worst_k: int = 20,
     min_slice_positives: int = 5,
     progress: bool = True,
+    suite_dir: Path | None = DEFAULT_SUITE_DIR,
+    minors_path: Path | None = DEFAULT_MINORS_TEST,
+    loso_path: Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate an artifact on ``data`` (or a prepared ``split``) and write every output into ``out_dir``.
 
@@ -561,6 +566,9 @@ def run_evaluation(
         worst_k: False positives and false negatives per label in ``worst_errors.csv``.
         min_slice_positives: Fewer positives than this in a slice: no metrics for that label there.
         progress: Show a progress bar while scoring.
+        suite_dir: The functional suite folder (its section is skipped when the folder has no suite).
+        minors_path: Held-out minors lines (skipped when the file is absent).
+        loso_path: A ``tegur loso`` output folder or loso.json to include (optional).
 
     Returns:
         The metrics.json contents.
@@ -618,6 +626,16 @@ def run_evaluation(
     )
     if "baseline_metrics" in computed:
         baseline_info["metrics"] = computed.pop("baseline_metrics")
+    robustness = robustness_sections(
+        data.examples,
+        probs,
+        thresholds,
+        predictor=predictor,
+        train=_train_split_or_none(metadata, data_dir),
+        suite_dir=suite_dir,
+        minors_path=minors_path,
+        loso_path=loso_path,
+    )
     result: dict[str, Any] = {
         "format_version": 1,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -644,6 +662,7 @@ def run_evaluation(
         "slices": computed["slices"],
         "baseline": baseline_info,
         "reference": computed["reference"],
+        "robustness": robustness,
         "throughput": {
             "messages": len(texts),
             "seconds": round(seconds, 4),
@@ -692,6 +711,15 @@ def run_evaluation(
     write_text_atomic(out_dir / report.REPORT_FILE, report.render_report(result))
     write_json_atomic(out_dir / report.METRICS_FILE, result)  # last: its presence means the run finished
     return result
+
+
+def _train_split_or_none(metadata: ArtifactMetadata, data_dir: str | Path | None) -> list[Example] | None:
+    """The train split the model learned from, for the near-copy view (None when it is not on disk)."""
+    directory = prepared_data_dir_of(metadata, data_dir)
+    if not (directory / "train.jsonl").is_file():
+        logger.warning("no train split at %s: the report has no near-copy-free view", directory)
+        return None
+    return read_split(directory, "train")
 
 
 def _label_arrays(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
@@ -1031,9 +1059,19 @@ def evaluate_command(
         "--calibration-method",
         help="With --fit-calibration: temperature, platt or isotonic.",
     ),
+    suite: Path = typer.Option(
+        DEFAULT_SUITE_DIR, "--suite", help="Functional test suite folder (skipped if it holds no suite)."
+    ),
+    minors: Path = typer.Option(
+        DEFAULT_MINORS_TEST, "--minors", help="Held-out minors lines (skipped if the file is absent)."
+    ),
+    loso: Path | None = typer.Option(
+        None, "--loso", help="A `tegur loso` output folder to include in the report."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Evaluate a trained model: metrics with 95% intervals, slices, baseline, report, plots, worst errors."""
+    """Evaluate a trained model: metrics with 95% intervals, slices, baseline, functional suite, minors,
+    near-copy-free and leave-one-source-out views, report, plots, worst errors."""
     if (data is None) == (split is None):
         raise typer.BadParameter(
             "give exactly one of --data FILE and --split test|validation", param_hint="--data"
@@ -1077,6 +1115,9 @@ def evaluate_command(
         worst_k=worst_k,
         min_slice_positives=min_slice_positives,
         progress=not quiet,
+        suite_dir=suite,
+        minors_path=minors,
+        loso_path=loso,
     )
     _print_summary(result, out_dir)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from data.dataset import Example
 from tegur.io import atomic_path, write_text_atomic
+from training.robustness import render_sections
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
@@ -429,6 +430,7 @@ def render_report(result: Mapping[str, Any]) -> str:
         *_baseline_section(result),
         *_slices_section(result),
         *_reference_section(result),
+        *(render_sections(result["robustness"]) if result.get("robustness") else []),
         "## Calibration",
         "",
         (
