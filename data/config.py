@@ -102,6 +102,22 @@ class SourceOptions(BaseModel):
         return value
 
 
+class AugmentConfig(BaseModel):
+    """Train-only augmentation against measured shortcuts (``data/augment.py``); copies are marked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic_counterfactuals: bool = Field(
+        False,
+        description="Copies of clean rows naming politicians, parties, institutions or identity groups with "
+        "the names swapped, until topic rows are no more often bullying than the rest.",
+    )
+    topic_max_rows: PositiveInt = Field(4000, description="At most this many topic counterfactuals.")
+    curated_style_copies: int = Field(
+        0, ge=0, le=5, description="Restyled copies (public-text punctuation and casing) per curated line."
+    )
+
+
 class DataConfig(BaseModel):
     """Which sources go into the dataset, how they are mapped, filtered, deduplicated and split."""
 
@@ -132,6 +148,7 @@ class DataConfig(BaseModel):
         True, description="Check every raw file's sha256 against the manifest before reading it."
     )
     mapping: MappingConfig = Field(default_factory=MappingConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     label_conflict: LabelConflict = Field(
         LabelConflict.PRIORITY, description="Policy for duplicates that disagree on labels."
     )

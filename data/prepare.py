@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from data.augment import style_variants, topic_counterfactuals
 from data.config import CLEAN, DataConfig, LabelConflict, SourceOptions
 from data.dataset import SPLITS, Example
 from data.loaders import CURATED_LICENSE, CURATED_SOURCE, RawRecord, load_curated, load_source
@@ -565,6 +566,8 @@ def prepare(config: TegurConfig, *, on_step: StepCallback | None = None) -> Prep
             augmented_dropped += 1
             continue
         splits[split].append(_example(item))
+    augmentation = _augment(splits["train"], cfg)
+    splits["train"].extend(augmentation)
     for examples in splits.values():
         examples.sort(key=lambda ex: ex.id)
 
@@ -600,6 +603,7 @@ def prepare(config: TegurConfig, *, on_step: StepCallback | None = None) -> Prep
             "largest": max(family_sizes.values(), default=0),
         },
         "augmented_dropped_from_held_out": augmented_dropped,
+        "augmented_train_rows": dict(Counter(str(ex.extra["augmentation"]) for ex in augmentation)),
         "splits": {split: _split_summary(examples) for split, examples in splits.items()},
         "test_positives": test_positives,
         "min_test_positives": cfg.min_test_positives,
@@ -616,6 +620,18 @@ def prepare(config: TegurConfig, *, on_step: StepCallback | None = None) -> Prep
         _write_json(tmp / "stats.json", stats)
         (tmp / "stats.md").write_text(render_markdown(stats), encoding="utf-8")
     return PrepareResult(output_dir=output_dir, splits=splits, stats=stats)
+
+
+def _augment(train: list[Example], cfg: DataConfig) -> list[Example]:
+    """Train-only copies against the topic and style shortcuts (``data/augment.py``)."""
+    out: list[Example] = []
+    if cfg.augment.topic_counterfactuals:
+        out += topic_counterfactuals(train, seed=cfg.seed, max_rows=cfg.augment.topic_max_rows)
+    if cfg.augment.curated_style_copies:
+        out += style_variants(
+            train, curated_source=CURATED_SOURCE, seed=cfg.seed, copies=cfg.augment.curated_style_copies
+        )
+    return out
 
 
 def _with_text(record: RawRecord, text: str) -> RawRecord:

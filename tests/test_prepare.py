@@ -200,6 +200,20 @@ def test_augmented_lines_only_in_train(sources_dir, tmp_path):
     assert result.stats["augmented_dropped_from_held_out"] > 0
 
 
+def test_style_augmentation_adds_marked_copies_to_train_only(sources_dir, tmp_path):
+    config = make_config(sources_dir, tmp_path, augment={"curated_style_copies": 2})
+    result = prepare(config)
+    styled = [ex for ex in result.splits["train"] if ex.extra.get("augmentation") == "style"]
+    assert styled and all(ex.extra["augmented"] and ex.source == "curated" for ex in styled)
+    train_ids = {ex.id for ex in result.splits["train"]}
+    assert all(ex.extra["origin"] in train_ids for ex in styled)
+    held_out = [ex for s in ("validation", "test") for ex in result.splits[s]]
+    assert not [ex for ex in held_out if ex.extra.get("augmented")]
+    assert result.stats["augmented_train_rows"] == {"style": len(styled)}
+    plain = prepare(make_config(sources_dir, tmp_path, name="plain"))
+    assert {ex.id for ex in plain.splits["test"]} == {ex.id for ex in result.splits["test"]}
+
+
 # --- failures leave nothing behind -----------------------------------------------------------------
 
 
