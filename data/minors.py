@@ -23,6 +23,7 @@ minor signal co-occurs with a flagged solicitation or redirection, or with a gro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from data.normalize import Normalizer, normalize
@@ -112,3 +113,22 @@ def minor_signal_normalized(normalized: str) -> MinorSignal:
     reasons = tuple(name for name, hits in found.items() if hits)
     evidence = tuple(dict.fromkeys(hit.strip() for name in reasons for hit in found[name]))
     return MinorSignal(flag=bool(reasons), grooming_cue=bool(cue), reasons=reasons, evidence=evidence)
+
+
+#: Labels that, next to a minor signal, send a message to a human on the critical path.
+ESCALATING_LABELS = frozenset({"sexual_solicitation", "off_platform_redirection"})
+#: Reasons that escalate on their own: an adult working on a child even when the classifier is unsure.
+_ESCALATING_REASONS = frozenset({"secrecy_from_parents", "child_address_with_grooming_cue"})
+
+
+def escalates(signal: MinorSignal, flagged: Iterable[str]) -> bool:
+    """Whether a message goes to the critical, human-reviewed path (never automated enforcement).
+
+    It does when the minor signal co-occurs with a flagged solicitation or redirection, or when the
+    signal itself is secrecy from parents or a child address with a grooming cue.
+    """
+    if not signal.flag:
+        return False
+    return bool(ESCALATING_LABELS.intersection(map(str, flagged))) or bool(
+        _ESCALATING_REASONS.intersection(signal.reasons)
+    )

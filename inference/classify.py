@@ -9,7 +9,11 @@ The decision for one message, given its probability per label:
 * the action is ``remove`` when a flagged label's probability is at or above the **remove band**;
 * otherwise ``review`` when any label is flagged, or when any probability is at or above the **review
   band** (a near miss: a human looks at it, nothing is removed);
-* otherwise ``allow``.
+* otherwise ``allow``;
+* and above all of these, ``escalate`` when the text reveals or targets a child (``data.minors``) and
+  either a solicitation or redirection is flagged or the signal itself is grooming (secrecy from
+  parents, a child address with a grooming cue): a human on the critical path decides, nothing is
+  enforced automatically.
 
 So ``remove`` needs both the label's own threshold and the remove band; raising a threshold above the
 remove band turns would-be removals into reviews rather than silently allowing them.
@@ -25,8 +29,11 @@ from typing import Protocol
 
 import numpy as np
 
+from data.minors import MinorSignal, escalates
 from data.taxonomy import LABEL_NAMES, LABELS, Label
 from tegur.errors import ArtifactError, ConfigError, DataError
+
+NO_MINOR_SIGNAL = MinorSignal(flag=False, grooming_cue=False)
 
 
 class Action(StrEnum):
@@ -35,6 +42,7 @@ class Action(StrEnum):
     ALLOW = "allow"
     REVIEW = "review"
     REMOVE = "remove"
+    ESCALATE = "escalate"  # a child may be at risk: urgent human review, never automated enforcement
 
 
 class ScoreModel(Protocol):
@@ -108,6 +116,7 @@ class Decision:
     labels: list[Label]
     action: Action
     max_score: float
+    minor: MinorSignal = NO_MINOR_SIGNAL
 
 
 def model_thresholds(model: ScoreModel) -> dict[Label, float]:
@@ -156,7 +165,12 @@ def resolve_thresholds(
     return resolved
 
 
-def decide(scores: Sequence[float], thresholds: Mapping[Label, float], bands: ActionBands) -> Decision:
+def decide(
+    scores: Sequence[float],
+    thresholds: Mapping[Label, float],
+    bands: ActionBands,
+    minor: MinorSignal = NO_MINOR_SIGNAL,
+) -> Decision:
     """Flagged labels and action for one message; ``scores`` are in :data:`LABELS` order."""
     if len(scores) != len(LABELS):
         raise ValueError(f"expected {len(LABELS)} scores (one per label), got {len(scores)}")
@@ -169,13 +183,24 @@ def decide(scores: Sequence[float], thresholds: Mapping[Label, float], bands: Ac
         action = Action.REVIEW
     else:
         action = Action.ALLOW
-    return Decision(scores=by_label, labels=flagged, action=action, max_score=max_score)
+    if escalates(minor, flagged):
+        action = Action.ESCALATE
+    return Decision(scores=by_label, labels=flagged, action=action, max_score=max_score, minor=minor)
 
 
 def decide_batch(
-    probabilities: np.ndarray, thresholds: Mapping[Label, float], bands: ActionBands
+    probabilities: np.ndarray,
+    thresholds: Mapping[Label, float],
+    bands: ActionBands,
+    minors: Sequence[MinorSignal] | None = None,
 ) -> list[Decision]:
-    """:func:`decide` for every row of an ``(N, len(LABELS))`` probability matrix."""
+    """:func:`decide` for every row of an ``(N, len(LABELS))`` probability matrix (``minors``: per row)."""
     if probabilities.ndim != 2 or probabilities.shape[1] != len(LABELS):
         raise ValueError(f"expected probabilities of shape (N, {len(LABELS)}), got {probabilities.shape}")
-    return [decide(row.tolist(), thresholds, bands) for row in probabilities]
+    if minors is not None and len(minors) != len(probabilities):
+        raise ValueError(f"{len(minors)} minor signals for {len(probabilities)} rows")
+    signals = minors if minors is not None else [NO_MINOR_SIGNAL] * len(probabilities)
+    return [
+        decide(row.tolist(), thresholds, bands, minor)
+        for row, minor in zip(probabilities, signals, strict=True)
+    ]

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from data.minors import minor_signal
 from data.taxonomy import Label
 from inference.batching import BatcherClosedError, MicroBatcher, QueueFullError
 from inference.classify import (
@@ -33,6 +34,7 @@ from inference.schemas import (
     ErrorResponse,
     HealthResponse,
     ItemResult,
+    MinorSignalResult,
     ModelInfo,
     RequestLimits,
     build_request_model,
@@ -178,7 +180,8 @@ async def _classify(
     except BatcherClosedError as exc:
         raise ApiError(503, "not_ready", str(exc), headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     request.state.model_ms = (time.perf_counter() - started) * 1000
-    decisions = decide_batch(probabilities, thresholds, serving.bands)
+    minors = [minor_signal(item.text) for item in body.items]
+    decisions = decide_batch(probabilities, thresholds, serving.bands, minors)
     metrics.observe_decisions([item.surface for item in body.items], decisions)
     results = [
         ItemResult(
@@ -190,6 +193,7 @@ async def _classify(
             labels=decision.labels,
             action=decision.action,
             max_score=decision.max_score,
+            minor_signal=MinorSignalResult(flag=decision.minor.flag, reasons=list(decision.minor.reasons)),
         )
         for item, decision in zip(body.items, decisions, strict=True)
     ]

@@ -229,6 +229,17 @@ class ModelInfo(BaseModel):
     normalizer_version: str = Field(description="Version of the text normaliser the model was trained with.")
 
 
+class MinorSignalResult(BaseModel):
+    """The minor signal of one message (rules in ``data/minors.py``); it escalates, it never strikes."""
+
+    flag: bool = Field(description="The text reveals or targets a child (age, school, secrecy, grooming).")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Which rules fired: age_under_18, school_level, secrecy_from_parents, "
+        "age_question_to_child, child_address_with_grooming_cue.",
+    )
+
+
 class ItemResult(BaseModel):
     """The decision for one message."""
 
@@ -238,8 +249,12 @@ class ItemResult(BaseModel):
     stream_id: str | None = None
     scores: dict[Label, float] = Field(description="Probability per label, in [0, 1].")
     labels: list[Label] = Field(description="Flagged labels: probability at or above the label's threshold.")
-    action: Action = Field(description="Recommended action from the score bands (see docs/API.md).")
+    action: Action = Field(
+        description="Recommended action from the score bands; `escalate` when a child may be at risk "
+        "(see docs/API.md)."
+    )
     max_score: float = Field(description="Highest probability over the labels.")
+    minor_signal: MinorSignalResult = Field(description="Whether the text reveals or targets a child.")
 
 
 class ClassifyResponse(BaseModel):

@@ -689,3 +689,18 @@ def test_real_tiny_model_limits_and_metrics(real_client) -> None:
     assert 'tegur_model_info{name="untrained"' in text
     assert "tegur_model_ready 1.0" in text
     assert 'tegur_http_requests_total{method="POST",route="/v1/classify",status="422"}' in text
+
+
+def test_every_result_carries_the_minor_signal_and_grooming_escalates(client) -> None:
+    items = [
+        {"id": "a", "text": "dek umur brp? wa aktif nih", "surface": "live_chat"},
+        {"id": "b", "text": "wa aktif kak, order disini", "surface": "comment"},
+        {"id": "c", "text": "aku masih SMP kak", "surface": "live_chat"},
+    ]
+    response = post(client, {"items": items})
+    assert response.status_code == 200, response.text
+    a, b, c = response.json()["results"]
+    assert a["minor_signal"]["flag"] and "age_question_to_child" in a["minor_signal"]["reasons"]
+    assert a["action"] == "escalate" and a["labels"] == ["off_platform_redirection"]
+    assert b["minor_signal"] == {"flag": False, "reasons": []} and b["action"] == "remove"
+    assert c["minor_signal"]["flag"] and c["action"] == "allow"

@@ -141,3 +141,31 @@ def test_model_thresholds_rejects_missing_or_invalid(bad) -> None:
     thresholds["pity_bait"] = bad
     with pytest.raises(ArtifactError, match="pity_bait"):
         model_thresholds(_Model(thresholds=thresholds))
+
+
+def test_a_minor_signal_with_a_flagged_solicitation_escalates_and_alone_does_not() -> None:
+    from data.minors import minor_signal
+
+    child = minor_signal("aku masih smp kak, kls 8")
+    assert child.flag
+    solicitation = (0.0, 0.95, 0.0, 0.0)
+    assert decide(solicitation, THRESHOLDS, BANDS).action is Action.REMOVE
+    escalated = decide(solicitation, THRESHOLDS, BANDS, child)
+    assert escalated.action is Action.ESCALATE and escalated.minor is child
+    # A child speaking, nothing flagged but bullying: the signal is reported, the action is not escalate.
+    assert decide((0.95, 0.0, 0.0, 0.0), THRESHOLDS, BANDS, child).action is Action.REMOVE
+    assert decide((0.0, 0.0, 0.0, 0.0), THRESHOLDS, BANDS, child).action is Action.ALLOW
+    # Secrecy from parents escalates even when the classifier flags nothing.
+    secrecy = minor_signal("jgn bilang mama ya, nanti aku kirimin pulsa")
+    assert decide((0.0, 0.0, 0.0, 0.0), THRESHOLDS, BANDS, secrecy).action is Action.ESCALATE
+
+
+def test_decide_batch_takes_one_minor_signal_per_row() -> None:
+    from data.minors import minor_signal
+
+    probabilities = np.array([[0.0, 0.95, 0.0, 0.0], [0.0, 0.95, 0.0, 0.0]])
+    signals = [minor_signal("umurku 13 kak"), minor_signal("aku 30 tahun")]
+    actions = [d.action for d in decide_batch(probabilities, THRESHOLDS, BANDS, signals)]
+    assert actions == [Action.ESCALATE, Action.REMOVE]
+    with pytest.raises(ValueError, match="minor signals"):
+        decide_batch(probabilities, THRESHOLDS, BANDS, signals[:1])

@@ -110,10 +110,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def minors_evaluation(predictor: Any, path: Path = DEFAULT_MINORS_TEST) -> dict[str, Any]:
     """Precision/recall of ``minor_signal`` and of grooming escalation on the held-out minors lines.
 
-    Escalation (what reaches a human on the critical path) is the minor signal together with a flagged
-    solicitation or redirection; the truth is a line with ``minor_signal`` true whose labels hold one.
+    Escalation (what reaches a human on the critical path) is :func:`data.minors.escalates`; the truth is
+    a line with ``minor_signal`` true whose labels hold a solicitation or a redirection.
     """
-    from data.minors import minor_signal
+    from data.minors import escalates, minor_signal
 
     rows = _read_jsonl(path)
     if not rows:
@@ -127,11 +127,13 @@ def minors_evaluation(predictor: Any, path: Path = DEFAULT_MINORS_TEST) -> dict[
     thresholds = np.array([predictor.thresholds[n] for n in names])
     flags = probs >= thresholds
     cols = [names.index(n) for n in _ESCALATING]
-    signal = np.array([minor_signal(t).flag for t in texts], dtype=bool)
+    signals = [minor_signal(t) for t in texts]
+    signal = np.array([s.flag for s in signals], dtype=bool)
     truth_signal = np.array([row["minor_signal"] for row in rows], dtype=bool)
     harmful = np.array([any(lab in _ESCALATING for lab in row.get("labels", [])) for row in rows], dtype=bool)
     truth_groom = truth_signal & harmful
-    escalate = signal & flags[:, cols].any(axis=1)
+    flagged = [[names[j] for j in np.flatnonzero(row)] for row in flags]
+    escalate = np.array([escalates(s, f) for s, f in zip(signals, flagged, strict=True)], dtype=bool)
 
     def pr(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
         tp = int((truth & pred).sum())
