@@ -85,6 +85,27 @@ def prepare_command(
     )
 
 
+@data_app.command("style-probe")
+def style_probe_command(
+    data_dir: Path = typer.Option(..., "--data-dir", help="Prepared-data folder (reads train.jsonl)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling and the folds."),
+) -> None:
+    """Can a classifier tell hand-written from public lines after normalisation? (ROC-AUC, 0.5 = chance)"""
+    from data.dataset import read_split
+    from data.style_probe import style_probe
+
+    result = style_probe(read_split(data_dir, "train"), seed=seed)
+    auc = result["roc_auc"]
+    typer.echo(
+        f"curated vs public, label sets balanced, {result['rows']} rows: "
+        + (
+            f"ROC-AUC {auc:.3f} on normalised text, {result['shape_roc_auc']:.3f} on its shape (style only)"
+            if auc is not None
+            else result["note"]
+        )
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the ``tegur`` app."""
     app.add_typer(data_app, name="data")
