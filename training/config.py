@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -148,7 +149,11 @@ class TrainingConfig(BaseModel):
     max_pos_weight: float = Field(
         20.0, ge=1, description="Cap of the class weight, so that a rare label does not dominate the loss."
     )
-    bf16: bool = Field(False, description="bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX).")
+    bf16: bool | Literal["auto"] = Field(
+        False,
+        description="bfloat16 autocast: true, false, or auto (on when the CPU has native bf16, "
+        "AVX512-BF16 or AMX: about 2x faster there, several times slower without it).",
+    )
     num_threads: int | None = Field(None, gt=0, description="torch threads (default: all CPU cores).")
     source_weights: dict[str, float] = Field(
         default_factory=dict,

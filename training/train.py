@@ -55,6 +55,7 @@ from inference.modeling import TegurForMultiLabel, label_maps
 from inference.predictor import Predictor, model_inputs, tokenize
 from inference.settings import available_cpus
 from tegur.errors import ConfigError
+from tegur.hardware import native_bf16
 from training.config import DEFAULT_BASE_MODEL, ModelConfig, TinyModelConfig, TrainingConfig
 from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir, weight_by_source
 from training.metrics import multilabel_report, report_table, sigmoid, threshold_grid, tune_thresholds
@@ -463,7 +464,7 @@ def _training_arguments(cfg: TrainingConfig, ckpt_dir: Path, has_eval: bool) -> 
         warmup_steps=cfg.warmup_ratio,
         max_grad_norm=cfg.max_grad_norm,
         lr_scheduler_type="linear",
-        bf16=cfg.bf16,
+        bf16=native_bf16() if cfg.bf16 == "auto" else cfg.bf16,
         use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         train_sampling_strategy="group_by_length" if cfg.length_bucketing else "random",
