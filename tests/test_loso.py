@@ -76,3 +76,13 @@ def test_loso_end_to_end_on_the_tiny_model(tmp_path: Path) -> None:
     assert not (out / "synthetic_nc" / "model").exists()  # fold models are removed by default
     table = (out / "loso.md").read_text(encoding="utf-8")
     assert "| synthetic_nc |" in table and "TF-IDF baseline" in table
+
+
+def test_the_evaluation_cap_keeps_the_prevalence_of_positives() -> None:
+    from training.loso import _stable_cap
+
+    rows = [_ex(i, "a", f"t{i}", (Label.BULLYING,) if i % 4 == 0 else ()) for i in range(400)]
+    kept = _stable_cap(rows, 100, seed=0)
+    assert len(kept) == 100
+    assert sum(bool(ex.labels) for ex in kept) == 25  # a quarter, as in the 400
+    assert _stable_cap(rows, 100, seed=0) == kept and _stable_cap(rows, 1000, seed=0) == rows

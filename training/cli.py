@@ -75,7 +75,10 @@ def loso_command(
         help="A group to hold out (repeatable); default every public source, overlapping ones together.",
     ),
     max_eval_rows: int = typer.Option(
-        4000, "--max-eval-rows", min=1, help="Held-out rows scored per fold (every positive kept first)."
+        4000,
+        "--max-eval-rows",
+        min=1,
+        help="Held-out rows scored per fold (a stable sample that keeps the prevalence).",
     ),
     baseline_only: bool = typer.Option(False, "--baseline-only", help="Only the TF-IDF baseline (quick)."),
     keep_models: bool = typer.Option(False, "--keep-models", help="Keep each fold's trained artifact."),

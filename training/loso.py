@@ -67,16 +67,22 @@ def parse_group(value: str) -> tuple[str, ...]:
 
 
 def _stable_cap(examples: list[Example], cap: int | None, seed: int) -> list[Example]:
-    """At most ``cap`` rows: every positive first, then clean rows chosen by a stable hash of the id."""
+    """At most ``cap`` rows chosen by a stable hash of the id, the same share of each label set.
+
+    F1 depends on how common positives are, so the sample keeps the prevalence of every label set.
+    """
     if cap is None or len(examples) <= cap:
         return examples
     import zlib
+    from collections import defaultdict
 
-    positives = [ex for ex in examples if ex.labels]
-    clean = sorted(
-        (ex for ex in examples if not ex.labels), key=lambda ex: zlib.crc32(f"{seed}:{ex.id}".encode())
-    )
-    kept = positives[:cap] + clean[: max(0, cap - len(positives))]
+    groups: dict[tuple, list[Example]] = defaultdict(list)
+    for ex in examples:
+        groups[ex.labels].append(ex)
+    kept: list[Example] = []
+    for rows in groups.values():
+        rows = sorted(rows, key=lambda ex: zlib.crc32(f"{seed}:{ex.id}".encode()))
+        kept += rows[: round(len(rows) * cap / len(examples))]
     order = {ex.id: i for i, ex in enumerate(examples)}
     return sorted(kept, key=lambda ex: order[ex.id])
 
@@ -178,7 +184,7 @@ def run_loso(
         out_dir: Output folder (one sub-folder per fold).
         data_dir: Prepared data; default the config's.
         groups: Hold-out groups; default :func:`default_groups`.
-        max_eval_rows: Cap on evaluated held-out rows per fold (every positive kept first).
+        max_eval_rows: Cap on evaluated held-out rows per fold (a stable sample, prevalence kept).
         max_validation_rows: Cap on the fold's validation rows (threshold tuning).
         transformer: Train the transformer too (False: baseline only, for a quick look).
         keep_models: Keep each fold's artifact (they are ~470 MB each).
