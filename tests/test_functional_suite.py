@@ -44,6 +44,7 @@ BAD_CATEGORIES = frozenset({"Cc", "Cs"})
 LONG_NUMBER = re.compile(r"\d(?:[\s.\-]*\d){9,}")
 URL = re.compile(r"https?://|www\.|\b[a-z0-9-]+\.(?:com|id|net|org|co|xyz|me|ly|gg)\b", re.IGNORECASE)
 FAKE_LINK = "t.me/+xxxx"
+GUIDE_EXAMPLE = re.compile(r"`([^`\n]{8,})`")
 
 
 # --- checkers -------------------------------------------------------------------------------------------
@@ -266,6 +267,12 @@ def _curated_texts() -> list[tuple[str, str]]:
     return texts
 
 
+def _guide_examples() -> list[tuple[str, str]]:
+    """The example messages quoted in the annotation guide: curators copy them, so they count as training."""
+    guide = (REPO_ROOT / "data" / "ANNOTATION.md").read_text(encoding="utf-8")
+    return [(f"ANNOTATION.md example {i}", text) for i, text in enumerate(GUIDE_EXAMPLE.findall(guide), 1)]
+
+
 @pytest.mark.parametrize("name", ["suite.jsonl", "invariance.jsonl"])
 def test_files_are_utf8_json_lines(name):
     rows, problems = _load(name)
@@ -328,10 +335,13 @@ def test_no_two_cases_are_near_copies():
 
 
 def test_suite_stays_out_of_training():
-    """No suite text may appear, exactly or nearly, among the curated training lines."""
-    curated = _curated_texts()
+    """No suite text may be, exactly or nearly, a curated training line or an example in the guide."""
+    curated, examples = _curated_texts(), _guide_examples()
     assert curated, f"no curated lines found under {CURATED}"
-    pairs = near_pairs(_suite_texts(), curated, NEAR_COPY_OF_TRAINING, same_side=False)
+    assert len(examples) > 100, (
+        "data/ANNOTATION.md examples not found: has the guide's `quote` style changed?"
+    )
+    pairs = near_pairs(_suite_texts(), curated + examples, NEAR_COPY_OF_TRAINING, same_side=False)
     assert not pairs, "suite texts too close to training lines (rewrite the suite line):\n" + "\n".join(
         f"{ours} ~ {theirs}: {score}" for ours, theirs, score in pairs
     )
