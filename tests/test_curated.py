@@ -237,3 +237,12 @@ def test_politics_topic_alone_predicts_nothing(rows):
     bullying = [row for row in lines if row["labels"] == [Label.BULLYING.value]]
     assert len(clean) + len(bullying) == len(lines)  # the file carries no other label
     assert len(clean) >= 150 and len(bullying) >= 60
+
+
+@pytest.mark.parametrize("path", STYLE_BALANCED, ids=lambda p: p.name)
+def test_new_files_use_many_small_families(path, rows):
+    sizes: dict[str, int] = defaultdict(int)
+    for row in rows[path]:
+        sizes[row["family"]] += 1
+    assert len(sizes) >= 25, f"{path.name}: {len(sizes)} families, the guide asks for at least 25"
+    assert max(sizes.values()) <= 10, f"{path.name}: a family over 10 lines is a template, split it"
