@@ -56,3 +56,21 @@ def test_grooming_cue_is_reported_apart_from_the_signal() -> None:
 def test_obfuscated_ages_and_apps_are_read_after_normalisation() -> None:
     assert "age_under_18" in minor_signal("USIAKU 16th").reasons
     assert minor_signal("dek, ke t3l3gr4m yuk").flag
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("aku lahir 2012 kak", True),
+        ("aku lahir tahun 1995", False),
+        ("umurku 12an kak", True),
+        ("yg masih pake seragam putih biru jgn begadang", True),
+        ("seragam kerja baru dong", False),
+        ("biar mama ga liat chatnya ya dek", True),
+        ("dulu kelas 12 ipa sekarang kerja di bank", False),
+        ("dek uang kos bulan ini udah kakak transfer ya", False),  # an adult sibling
+        ("adek2 jangan lupa bawa bekal ke sekolah", True),  # a teacher: signal, not grooming
+    ],
+)
+def test_more_signals_and_their_adult_counterparts(text: str, flag: bool) -> None:
+    assert minor_signal(text).flag is flag, minor_signal(text)
