@@ -42,7 +42,7 @@ class IbrohimPlainHs(StrEnum):
     """What to do with ibrohim2019 hate speech that carries no abusive language and no identity category.
 
     ``HS=1, Abusive=0`` with none of HS_Religion / HS_Race / HS_Physical / HS_Gender (only HS_Other): 1,543
-    tweets, 74% of them about politics; read by eye they are mostly criticism of officials, campaign
+    tweets, 73% of them about politics; read by eye they are mostly criticism of officials, campaign
     slogans and calls to resign ("lengserkan X", "#2019GantiPresiden"), with some name-calling
     (counts in data/DATASHEET.md).
     """
@@ -65,6 +65,13 @@ class PartnerRental(StrEnum):
     SOLICITATION_IF_NSFW = "solicitation_if_nsfw"  # the ads that offer nsfw / dirty talk; the rest dropped
     SOLICITATION = "solicitation"  # every such ad
     DROP = "drop"
+
+
+class OpinionTopics(StrEnum):
+    """Which clean rows of the emotion and sentiment sources to keep."""
+
+    ALL = "all"
+    POLITICAL = "political"  # only rows on politics and government (data/loaders.py POLITICAL)
 
 
 class LabelConflict(StrEnum):
@@ -116,6 +123,12 @@ class MappingConfig(BaseModel):
         True,
         description="Emotion and sentiment sources (never annotated for abuse): drop a row that would be "
         "clean but holds a swear word or insult (rule in data/loaders.py PROFANITY).",
+    )
+    opinion_topics: OpinionTopics = Field(
+        OpinionTopics.POLITICAL,
+        description="Emotion and sentiment sources: keep only their clean rows on politics and government "
+        "(the rows that counter ibrohim2019's topic skew), or all: the other ~10k add non-political clean "
+        "text, which leaves political words as bullying-associated relative to the rest as before.",
     )
     opinion_promo_rule: bool = Field(
         True,

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import emoji
 
-from data.config import AbusiveOnly, DropOrClean, IbrohimPlainHs, MappingConfig, PartnerRental, SmsPromo
+from data.config import (
+    AbusiveOnly,
+    DropOrClean,
+    IbrohimPlainHs,
+    MappingConfig,
+    OpinionTopics,
+    PartnerRental,
+    SmsPromo,
+)
 from data.sources import Source, SourceFile, verify_file
 from data.taxonomy import Label, Surface, parse_labels, parse_surface
 from tegur.errors import DataError
@@ -209,6 +217,12 @@ PROFANITY = re.compile(
     )\b""",
     re.IGNORECASE | re.VERBOSE,
 )
+
+
+def is_political(text: str) -> bool:
+    return POLITICAL.search(text) is not None
+
+
 # riccosan_emotion_opinion rules (documented in data/sources.yaml and data/DATASHEET.md)
 _STRONG_CONTACT = re.compile(
     r"https?://\S+|\bwww\.\S+|(?:\+?62\s?|\b0)8\d{1,3}(?:[\s.-]?\d{2,5}){2,3}"
@@ -222,6 +236,58 @@ def _words(*alternatives: str) -> re.Pattern[str]:
     return re.compile(rf"\b(?:{'|'.join(alternatives)})\b", re.IGNORECASE)
 
 
+#: Politics and government: offices, institutions, parties, elections, the 2014-2019 politicians and the
+#: partisan nicknames. Keeps the topic-matched rows of the opinion sources; measures the topic skew.
+POLITICAL = _words(
+    r"presiden\w*",
+    r"pemerintah\w*",
+    "partai",
+    "capres",
+    "cawapres",
+    "pilpres",
+    "pilkada",
+    "pemilu",
+    "kpu",
+    "bawaslu",
+    r"dpr\w*",
+    "mpr",
+    "menteri",
+    "kabinet",
+    "gubernur",
+    "wagub",
+    "pejabat",
+    "penguasa",
+    "rezim",
+    "istana",
+    "oposisi",
+    "kpk",
+    "polri",
+    "polisi",
+    "fpi",
+    "hti",
+    "pki",
+    "khilafah",
+    "pdip?",
+    "gerindra",
+    "pks",
+    "demokrat",
+    "jokowi",
+    "prabowo",
+    "ahok",
+    "anies",
+    r"sandi\w*",
+    "sby",
+    "ma.ruf",
+    "amien",
+    "fadli",
+    "fahri",
+    "megawati",
+    "rizieq",
+    "hrs",
+    "cebong",
+    "kampret",
+    "kecebong",
+)
 _COMMERCE = _words(
     r"jual",
     r"jualan\s+\w+",
@@ -378,6 +444,8 @@ def _unjudged_clean(
     """A row of a source that labels emotion or sentiment, not abuse, and that the mapping calls clean."""
     if ctx.mapping.profanity_screen and has_profanity(text):
         return ctx.record(file, row, text, None, excluded="profanity_screen")
+    if ctx.mapping.opinion_topics is OpinionTopics.POLITICAL and not is_political(text):
+        return ctx.record(file, row, text, None, excluded="opinion_topics=political")
     return ctx.record(file, row, text, (), annotated=annotated)
 
 

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from data.config import AbusiveOnly, DropOrClean, IbrohimPlainHs, MappingConfig, PartnerRental, SmsPromo
+from data.config import (
+    AbusiveOnly,
+    DropOrClean,
+    IbrohimPlainHs,
+    MappingConfig,
+    OpinionTopics,
+    PartnerRental,
+    SmsPromo,
+)
 from data.loaders import (
     CURATED_LICENSE,
     LOADERS,
@@ -43,6 +51,11 @@ def manifest(sources_dir: Path) -> Manifest:
 
 def _load(manifest: Manifest, sources_dir: Path, name: str, **mapping: object) -> list[RawRecord]:
     return load_source(manifest.get(name), sources_dir, MappingConfig(**mapping))
+
+
+def _opinion(manifest: Manifest, sources_dir: Path, name: str, **mapping: object) -> list[RawRecord]:
+    """An emotion / sentiment source with every topic kept (the default keeps political rows only)."""
+    return _load(manifest, sources_dir, name, **{"opinion_topics": OpinionTopics.ALL, **mapping})
 
 
 def _by_row(records: list[RawRecord]) -> dict[str, RawRecord]:
@@ -275,7 +288,7 @@ def test_profanity_screen_words(text, expected):
 
 
 def test_saputri_emotions_tokens_and_profanity_screen(manifest, sources_dir):
-    rows = _by_row(_load(manifest, sources_dir, "saputri_emotion_twitter"))
+    rows = _by_row(_opinion(manifest, sources_dir, "saputri_emotion_twitter"))
     assert rows["1"].text == "Seneng banget ketemu teman lama @user, fotonya di http://url"
     assert rows["1"].labels == () and rows["1"].annotated == (B,)
     assert rows["2"].excluded == "emotion_anger=drop"
@@ -283,7 +296,7 @@ def test_saputri_emotions_tokens_and_profanity_screen(manifest, sources_dir):
     assert rows["4"].excluded == "profanity_screen"  # sadness, but swears
     assert rows["5"].text == "Takut liat berita banjir\nsemoga semua aman"
     clean = _by_row(
-        _load(
+        _opinion(
             manifest,
             sources_dir,
             "saputri_emotion_twitter",
@@ -300,7 +313,7 @@ def test_saputri_emotions_tokens_and_profanity_screen(manifest, sources_dir):
 def _riccosan(manifest, sources_dir, **mapping) -> dict[str, RawRecord]:
     return {
         r.id.removeprefix("riccosan_emotion_opinion:"): r
-        for r in _load(manifest, sources_dir, "riccosan_emotion_opinion", **mapping)
+        for r in _opinion(manifest, sources_dir, "riccosan_emotion_opinion", **mapping)
     }
 
 
@@ -335,6 +348,21 @@ def test_riccosan_switches(manifest, sources_dir):
     assert rows["AngerData.csv:1"].labels == () and rows["AngerData.csv:1"].excluded is None
 
 
+def test_opinion_topics_political_keeps_only_political_clean_rows(manifest, sources_dir):
+    smsa = {
+        r.id.rsplit(":", 1)[1]: r for r in _load(manifest, sources_dir, "indonlu_smsa") if "train" in r.id
+    }
+    assert smsa["1"].excluded == "opinion_topics=political"  # a venue review
+    assert smsa["2"].labels == () and smsa["2"].excluded is None  # "presiden meresmikan jalan tol ..."
+    assert smsa["3"].excluded == "sentiment_negative=drop"  # the negative rule still names itself
+    ricco = {
+        r.id.removeprefix("riccosan_emotion_opinion:"): r
+        for r in _load(manifest, sources_dir, "riccosan_emotion_opinion")
+    }
+    assert ricco["NeutralData.csv:1"].excluded == "opinion_topics=political"
+    assert ricco["NeutralData.csv:3"].labels == (R,)  # rule-labelled rows are not topic-filtered
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -358,7 +386,7 @@ def test_detokenise_closes_punctuation_spacing():
 
 
 def test_smsa_tokenised_tsv_without_header(manifest, sources_dir):
-    by_id = {r.id: r for r in _load(manifest, sources_dir, "indonlu_smsa")}
+    by_id = {r.id: r for r in _opinion(manifest, sources_dir, "indonlu_smsa")}
     train = "indonlu_smsa:train_preprocess.tsv"
     assert by_id[f"{train}:1"].text == "tempat nya nyaman, makanan nya enak."
     assert by_id[f"{train}:2"].labels == () and by_id[f"{train}:2"].license == "Apache-2.0"
@@ -366,12 +394,12 @@ def test_smsa_tokenised_tsv_without_header(manifest, sources_dir):
     assert by_id[f"{train}:4"].text == '"enak" kata teman saya (dan benar)!'
     assert by_id[f"{train}:5"].excluded == "profanity_screen"  # positive, but insults the council
     assert by_id["indonlu_smsa:test_preprocess.tsv:1"].labels == ()
-    negative_clean = _load(manifest, sources_dir, "indonlu_smsa", sentiment_negative=DropOrClean.CLEAN)
+    negative_clean = _opinion(manifest, sources_dir, "indonlu_smsa", sentiment_negative=DropOrClean.CLEAN)
     assert {r.id: r for r in negative_clean}[f"{train}:3"].labels == ()
 
 
 def test_rayendito_polarity_and_norm_text(manifest, sources_dir):
-    rows = _by_row(_load(manifest, sources_dir, "rayendito_vaccine_tweets"))
+    rows = _by_row(_opinion(manifest, sources_dir, "rayendito_vaccine_tweets"))
     assert rows["1"].text == "udh vaksin kedua alhamdulillah lancar"  # `norm`, not the `formal` rewrite
     assert rows["1"].labels == () and rows["3"].labels == ()
     assert rows["2"].excluded == "sentiment_negative=drop"
@@ -379,7 +407,7 @@ def test_rayendito_polarity_and_norm_text(manifest, sources_dir):
 
 
 def test_habibul08_repairs_mojibake(manifest, sources_dir):
-    rows = _by_row(_load(manifest, sources_dir, "habibul08_pilpres2019_tweets"))
+    rows = _by_row(_opinion(manifest, sources_dir, "habibul08_pilpres2019_tweets"))
     assert rows["1"].text == "Debat tadi malam seru, semoga pemilu damai 👍"
     assert rows["2"].text.endswith("http://example.com/berita\xa0 …")
     assert rows["3"].excluded == "sentiment_negative=drop"
