@@ -38,6 +38,42 @@ class SmsPromo(StrEnum):
     REDIRECTION = "redirection"
 
 
+class IbrohimPlainHs(StrEnum):
+    """What to do with ibrohim2019 hate speech that carries no abusive language and no identity category.
+
+    ``HS=1, Abusive=0`` with none of HS_Religion / HS_Race / HS_Physical / HS_Gender (only HS_Other): 1,543
+    tweets, 73% of them about politics; read by eye they are mostly criticism of officials, campaign
+    slogans and calls to resign ("lengserkan X", "#2019GantiPresiden"), with some name-calling
+    (counts in data/DATASHEET.md).
+    """
+
+    BULLYING = "bullying"  # the source's HS label as is
+    DROP = "drop"  # criticism and name-calling mixed: leave the bucket out
+    CLEAN = "clean"  # hard criticism is not bullying (loses the name-calling rows as positives)
+
+
+class DropOrClean(StrEnum):
+    """A source bucket that is not bullying as a class but holds some insults."""
+
+    DROP = "drop"
+    CLEAN = "clean"
+
+
+class PartnerRental(StrEnum):
+    """riccosan_emotion_opinion "avail / hourly rent / carrd" rent-a-partner roleplay ads."""
+
+    SOLICITATION_IF_NSFW = "solicitation_if_nsfw"  # the ads that offer nsfw / dirty talk; the rest dropped
+    SOLICITATION = "solicitation"  # every such ad
+    DROP = "drop"
+
+
+class OpinionTopics(StrEnum):
+    """Which clean rows of the emotion and sentiment sources to keep."""
+
+    ALL = "all"
+    POLITICAL = "political"  # only rows on politics and government (data/loaders.py POLITICAL)
+
+
 class LabelConflict(StrEnum):
     """How to label a message that several rows (of one or several sources) hold with different labels."""
 
@@ -67,6 +103,52 @@ class MappingConfig(BaseModel):
         True,
         description="prostitution_twitter_laksito: add off_platform_redirection to offers that push to "
         "WhatsApp, a phone number, DM or a link.",
+    )
+    ibrohim_plain_hs: IbrohimPlainHs = Field(
+        IbrohimPlainHs.DROP,
+        description="ibrohim2019 HS=1 with Abusive=0 and only HS_Other as category: mostly political "
+        "criticism, slogans and calls to resign, some name-calling.",
+    )
+    emotion_anger: DropOrClean = Field(
+        DropOrClean.DROP,
+        description="saputri_emotion_twitter / riccosan_emotion_opinion `anger`: criticism and insults "
+        "mixed.",
+    )
+    sentiment_negative: DropOrClean = Field(
+        DropOrClean.DROP,
+        description="indonlu_smsa / rayendito_vaccine_tweets / habibul08_pilpres2019_tweets negative "
+        "sentiment: complaints and criticism, but also insults.",
+    )
+    profanity_screen: bool = Field(
+        True,
+        description="Emotion and sentiment sources (never annotated for abuse): drop a row that would be "
+        "clean but holds a swear word or insult (rule in data/loaders.py PROFANITY).",
+    )
+    opinion_topics: OpinionTopics = Field(
+        OpinionTopics.POLITICAL,
+        description="Emotion and sentiment sources: keep only their clean rows on politics and government "
+        "(the rows that counter ibrohim2019's topic skew), or all: the other ~10k add non-political clean "
+        "text, which leaves political words as bullying-associated relative to the rest as before.",
+    )
+    opinion_promo_rule: bool = Field(
+        True,
+        description="riccosan_emotion_opinion: tweets that sell something and push a contact become "
+        "off_platform_redirection (bank customer-service replies stay clean); off: all clean.",
+    )
+    partner_rental: PartnerRental = Field(
+        PartnerRental.SOLICITATION_IF_NSFW,
+        description="riccosan_emotion_opinion rent-a-partner ads.",
+    )
+    livechat_promo_relabel: bool = Field(
+        True,
+        description='kiipiiin_judol_livechat: the togel promos labelled 0 ("ANGKA TERBALIK DI BAYAR", '
+        '"100RB GERATIS") become off_platform_redirection and the viewers\' complaints labelled 1 '
+        '("blokir", "jangan") become clean.',
+    )
+    emoji_shortcodes: bool = Field(
+        True,
+        description="kiipiiin_judol_livechat: turn YouTube's `:fire:` emoji codes into the emoji (custom "
+        "channel emoji such as `:hand-pink-waving:` stay as text).",
     )
     anonymised_tokens_to_placeholders: bool = Field(
         True,

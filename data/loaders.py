@@ -16,7 +16,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.config import AbusiveOnly, MappingConfig, SmsPromo
+import emoji
+
+from data.config import (
+    AbusiveOnly,
+    DropOrClean,
+    IbrohimPlainHs,
+    MappingConfig,
+    OpinionTopics,
+    PartnerRental,
+    SmsPromo,
+)
 from data.sources import Source, SourceFile, verify_file
 from data.taxonomy import Label, Surface, parse_labels, parse_surface
 from tegur.errors import DataError
@@ -195,6 +205,209 @@ _PROMO = re.compile(
 )
 
 
+#: Swear words and insults (Indonesian, Javanese, Sundanese, political slurs). Screens rows of the emotion and
+#: sentiment sources, whose annotators never judged abuse, before they are used as clean examples.
+PROFANITY = re.compile(
+    r"""\b(?:
+    anj(?:i|e)n?g\w* | anjir\w* | anjay\w* | bangsat\w* | goblo[kg]\w* | tolol\w* | kontol\w* | babi\w*
+    | bego\w* | bodoh\w* | brengsek\w* | bajingan\w* | kampret\w* | asu | asw | jancu?k\w* | cuk | memek\w*
+    | ngentot\w* | keparat\w* | sialan\w* | idiot\w* | dungu\w* | tai | taik | bacot\w* | cebong\w*
+    | kadrun\w* | lonte\w* | pelacur\w* | sinting\w* | biadab\w* | laknat\w*
+    | bangke | belegug | goblog\w* | kunyuk
+    )\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_political(text: str) -> bool:
+    return POLITICAL.search(text) is not None
+
+
+# riccosan_emotion_opinion rules (documented in data/sources.yaml and data/DATASHEET.md)
+_STRONG_CONTACT = re.compile(
+    r"https?://\S+|\bwww\.\S+|(?:\+?62\s?|\b0)8\d{1,3}(?:[\s.-]?\d{2,5}){2,3}"
+    r"|\b(?:pin\s*(?:bb)?|bbm)\s*:?\s*[0-9a-f]{7,8}\b",
+    re.IGNORECASE,
+)
+
+
+def _words(*alternatives: str) -> re.Pattern[str]:
+    """Case-insensitive match of any of the alternatives as a whole word."""
+    return re.compile(rf"\b(?:{'|'.join(alternatives)})\b", re.IGNORECASE)
+
+
+#: Politics and government: offices, institutions, parties, elections, the 2014-2019 politicians and the
+#: partisan nicknames. Keeps the topic-matched rows of the opinion sources; measures the topic skew.
+POLITICAL = _words(
+    r"presiden\w*",
+    r"pemerintah\w*",
+    "partai",
+    "capres",
+    "cawapres",
+    "pilpres",
+    "pilkada",
+    "pemilu",
+    "kpu",
+    "bawaslu",
+    r"dpr\w*",
+    "mpr",
+    "menteri",
+    "kabinet",
+    "gubernur",
+    "wagub",
+    "pejabat",
+    "penguasa",
+    "rezim",
+    "istana",
+    "oposisi",
+    "kpk",
+    "polri",
+    "polisi",
+    "fpi",
+    "hti",
+    "pki",
+    "khilafah",
+    "pdip?",
+    "gerindra",
+    "pks",
+    "demokrat",
+    "jokowi",
+    "prabowo",
+    "ahok",
+    "anies",
+    r"sandi\w*",
+    "sby",
+    "ma.ruf",
+    "amien",
+    "fadli",
+    "fahri",
+    "megawati",
+    "rizieq",
+    "hrs",
+    "cebong",
+    "kampret",
+    "kecebong",
+)
+_COMMERCE = _words(
+    r"jual",
+    r"jualan\s+\w+",
+    r"order\w*",
+    "open",
+    "ready",
+    "fee",
+    "payment",
+    r"testi\w*",
+    "murah",
+    "harga",
+    r"\d+\s?k",
+    r"rp\.?",
+    "wts",
+    "garansi",
+    "diskon",
+    r"slot\w*",
+    r"daftar\w*",
+    "joki",
+    "hubungi",
+    "e-wallet",
+    "ovo",
+    "gopay",
+    "proses",
+    "trusted",
+    "minat",
+    "dp",
+)
+_CUSTOMER_SERVICE = _words(
+    r"sobat\s+\w+",
+    "bpk/ibu",
+    "bapak/ibu",
+    r"mohon\s+maaf",
+    r"mohon\s+kesediaan",
+    r"akun\s+resmi",
+    "mengatasnamakan",
+    r"data\s+rahasia",
+    r"kami\s+respon",
+    r"centang\s+biru",
+    r"privasi\s+pelanggan",
+    r"ketidaknyaman\w*",
+    "hati-hati",
+)
+_RENTAL = _words(
+    r"avail\w*",
+    "available",
+    "dirent",
+    "rent",
+    "hourly",
+    r"carrd\w*",
+    r"regular\s+only",
+    "faceclaim",
+    r"side\s+fc\w*",
+    "convobuild",
+    "talkactive",
+    "talkative",
+)
+_RENTAL_ROLE = _words(
+    "sender",
+    r"pacar\w*",
+    "date",
+    "partner",
+    r"pasangan\w*",
+    "pda",
+    "nsfw",
+    "bucin",
+    "convobuild",
+    "clingy",
+    "agensi",
+    "faceclaim",
+    r"fc\w*",
+    "mami",
+    "gxg",
+    "bxb",
+    "rls",
+    "relationship",
+    r"carrd\w*",
+    "card",
+)
+_CARRD = _words(r"carrd\w*")
+_SEXUAL_OFFER = _words(
+    "nsfw",
+    r"dirty\s*talk",
+    "dirtytalk",
+    "frontal",
+    "sexting",
+    "vcs",
+    r"open\s*bo",
+    "bo",
+    "include",
+    "exclude",
+)
+# kiipiiin_judol_livechat: togel promos the source labelled 0, viewers' complaints it labelled 1
+_LIVECHAT_PROMO = re.compile(r"angka\s*terbalik\s*di\s*bayar|^\W*100\s*rb\s*geratis", re.IGNORECASE)
+_LIVECHAT_COMPLAINT = _words(r"blokir\w*", "jangan", r"m?eng?ganggu", "menganggu", "asu+", "nggawe", "spam")
+
+
+def has_profanity(text: str) -> bool:
+    return PROFANITY.search(text) is not None
+
+
+def is_partner_rental_ad(text: str) -> bool:
+    """A rent-a-partner roleplay ad ("avail hari ini", "hourly rent", "cek carrd aku", "regular only")."""
+    return bool(_RENTAL.search(text) and _RENTAL_ROLE.search(text))
+
+
+def offers_sex(text: str) -> bool:
+    return _SEXUAL_OFFER.search(text) is not None
+
+
+def is_promo_with_contact(text: str) -> bool:
+    """Sells something and pushes a contact: a number, PIN or link, or a chat app / DM next to a sales word.
+
+    The sales word is needed because "wa", "line" and "dm" are everyday words in tweets.
+    """
+    if not pushes_off_platform(text) or _CUSTOMER_SERVICE.search(text):
+        return False
+    return bool(_STRONG_CONTACT.search(text) or _COMMERCE.search(text))
+
+
 def pushes_off_platform(text: str) -> bool:
     return CONTACT.search(text) is not None
 
@@ -217,6 +430,54 @@ def _abusive_only(mapping: MappingConfig) -> tuple[tuple[Label, ...] | None, str
     return None, "abusive_only=drop"
 
 
+def _drop_or_clean(
+    ctx: _Context, file: SourceFile, row: int, text: str, policy: DropOrClean, rule: str
+) -> RawRecord:
+    if policy is DropOrClean.DROP:
+        return ctx.record(file, row, text, None, excluded=f"{rule}=drop")
+    return _unjudged_clean(ctx, file, row, text)
+
+
+def _unjudged_clean(
+    ctx: _Context, file: SourceFile, row: int, text: str, *, annotated: tuple[Label, ...] | None = None
+) -> RawRecord:
+    """A row of a source that labels emotion or sentiment, not abuse, and that the mapping calls clean."""
+    if ctx.mapping.profanity_screen and has_profanity(text):
+        return ctx.record(file, row, text, None, excluded="profanity_screen")
+    if ctx.mapping.opinion_topics is OpinionTopics.POLITICAL and not is_political(text):
+        return ctx.record(file, row, text, None, excluded="opinion_topics=political")
+    return ctx.record(file, row, text, (), annotated=annotated)
+
+
+_EMOJI_CODE = re.compile(r":([a-z0-9_]+):")
+
+
+def _emoji_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for char, data in emoji.EMOJI_DATA.items():
+        for name in (data["en"], *data.get("alias", [])):
+            table.setdefault(re.sub(r"[^a-z0-9]+", "_", name.strip(":").lower()).strip("_"), char)
+    return table
+
+
+_EMOJI_BY_NAME: dict[str, str] = {}
+
+
+def decode_emoji_codes(text: str) -> str:
+    """``:fire:`` / ``:smiling_face_with_heart_eyes:`` (YouTube's export) -> the emoji; unknown codes stay."""
+    if not _EMOJI_BY_NAME:
+        _EMOJI_BY_NAME.update(_emoji_table())
+    return _EMOJI_CODE.sub(lambda m: _EMOJI_BY_NAME.get(m.group(1), m.group(0)), text)
+
+
+_TOKENISED_PUNCT = re.compile(r" ([.,!?;:)\]%])|([(\[]) ")
+
+
+def detokenise(text: str) -> str:
+    """Undo the spacing around punctuation of a tokenised corpus ("enak , murah ." -> "enak, murah.")."""
+    return _TOKENISED_PUNCT.sub(lambda m: m.group(1) or m.group(2), text).strip()
+
+
 # ---------------------------------------------------------------------------------------------------
 # File readers
 
@@ -232,17 +493,29 @@ def _read_text(path: Path, encoding: str = "utf-8") -> str:
 
 
 def _csv_rows(
-    path: Path, columns: tuple[str, ...], *, encoding: str = "utf-8", text_column: str | None = None
+    path: Path,
+    columns: tuple[str, ...],
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    quoting: int = csv.QUOTE_MINIMAL,
+    header: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (data row number, row) with the named columns; fail naming file and row on a malformed row."""
-    reader = csv.reader(io.StringIO(_read_text(path, encoding), newline=""))
-    header = next(reader, None)
+    """Yield (data row number, row) with the named columns; fail naming file and row on a malformed row.
+
+    ``header`` names the columns of a file that has no header line.
+    """
+    reader = csv.reader(
+        io.StringIO(_read_text(path, encoding), newline=""), delimiter=delimiter, quoting=quoting
+    )
     if header is None:
-        raise DataError(f"{path}: empty file, expected a header with {', '.join(columns)}")
-    header = [h.strip().lstrip("\ufeff") for h in header]
+        first = next(reader, None)
+        if first is None:
+            raise DataError(f"{path}: empty file, expected a header with {', '.join(columns)}")
+        header = tuple(h.strip().lstrip("\ufeff") for h in first)
     missing = [c for c in columns if c not in header]
     if missing:
-        raise DataError(f"{path}: header {header} lacks column(s) {', '.join(missing)}")
+        raise DataError(f"{path}: header {list(header)} lacks column(s) {', '.join(missing)}")
     index = {c: header.index(c) for c in columns}
     for row_no, row in enumerate(reader, start=1):
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -265,20 +538,37 @@ def _flag(value: str, *, path: Path, row: int, column: str, allowed: tuple[str, 
 # Loaders
 
 
+#: ibrohim2019 hate-speech categories about who the target is (HS_Other is "anything else").
+IBROHIM_IDENTITY_COLUMNS = ("HS_Religion", "HS_Race", "HS_Physical", "HS_Gender")
+
+
 def _load_ibrohim2019(ctx: _Context) -> Iterator[RawRecord]:
+    columns = ("Tweet", "HS", "Abusive", *IBROHIM_IDENTITY_COLUMNS)
     for file in ctx.source.data_files():
         path = ctx.paths[file.name]
-        for row_no, row in _csv_rows(path, ("Tweet", "HS", "Abusive"), encoding="mixed"):
+        for row_no, row in _csv_rows(path, columns, encoding="mixed"):
             hs = _flag(row["HS"], path=path, row=row_no, column="HS")
             abusive = _flag(row["Abusive"], path=path, row=row_no, column="Abusive")
+            identity = [_flag(row[c], path=path, row=row_no, column=c) for c in IBROHIM_IDENTITY_COLUMNS]
             text = clean_tweet(row["Tweet"], ctx.mapping)
-            if hs == "1":
+            if hs == "1" and abusive == "0" and "1" not in identity:
+                yield _ibrohim_plain_hs(ctx, file, row_no, text)
+            elif hs == "1":
                 yield ctx.record(file, row_no, text, (_B,))
             elif abusive == "1":
                 labels, why = _abusive_only(ctx.mapping)
                 yield ctx.record(file, row_no, text, labels, excluded=why)
             else:
                 yield ctx.record(file, row_no, text, ())
+
+
+def _ibrohim_plain_hs(ctx: _Context, file: SourceFile, row_no: int, text: str) -> RawRecord:
+    policy = ctx.mapping.ibrohim_plain_hs
+    if policy is IbrohimPlainHs.BULLYING:
+        return ctx.record(file, row_no, text, (_B,))
+    if policy is IbrohimPlainHs.CLEAN:
+        return ctx.record(file, row_no, text, ())
+    return ctx.record(file, row_no, text, None, excluded="ibrohim_plain_hs=drop")
 
 
 def _load_ibrohim2018(ctx: _Context) -> Iterator[RawRecord]:
@@ -401,6 +691,126 @@ def _load_prostitution(ctx: _Context) -> Iterator[RawRecord]:
                 yield ctx.record(file, row_no, text, (), annotated=(_S,))
 
 
+_SAPUTRI_CLEAN = ("happy", "sadness", "fear", "love")
+_SAPUTRI_TOKENS = (("[USERNAME]", "@user"), ("[URL]", "http://url"))
+
+
+def _load_saputri(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        for row_no, row in _csv_rows(path, ("label", "tweet")):
+            label = _flag(
+                row["label"], path=path, row=row_no, column="label", allowed=("anger", *_SAPUTRI_CLEAN)
+            )
+            text = row["tweet"].strip()
+            if ctx.mapping.anonymised_tokens_to_placeholders:
+                for token, placeholder in _SAPUTRI_TOKENS:
+                    text = text.replace(token, placeholder)
+            if label == "anger":
+                yield _drop_or_clean(ctx, file, row_no, text, ctx.mapping.emotion_anger, "emotion_anger")
+            else:
+                yield _unjudged_clean(ctx, file, row_no, text)
+
+
+def _load_riccosan(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        emotion = Path(file.path).stem.removesuffix("Data")  # AngerData.csv -> Anger
+        rows = _csv_rows(path, ("Tweet", "Label"), delimiter="\t", quoting=csv.QUOTE_NONE)
+        for row_no, row in rows:
+            _flag(row["Label"], path=path, row=row_no, column="Label", allowed=(emotion,))
+            text = row["Tweet"].strip()
+            if emotion == "Anger":
+                yield _drop_or_clean(ctx, file, row_no, text, ctx.mapping.emotion_anger, "emotion_anger")
+            else:
+                yield _riccosan_row(ctx, file, row_no, text)
+
+
+def _riccosan_row(ctx: _Context, file: SourceFile, row_no: int, text: str) -> RawRecord:
+    mapping = ctx.mapping
+    # a carrd is a link-in-bio page: "cek carrd aku" sends the reader off the platform like "cek bio"
+    pushes = pushes_off_platform(text) or _CARRD.search(text) is not None
+    offer = (_S, _R) if pushes else (_S,)
+    every = tuple(Label)
+    if is_partner_rental_ad(text):
+        if mapping.partner_rental is PartnerRental.SOLICITATION or (
+            mapping.partner_rental is PartnerRental.SOLICITATION_IF_NSFW and offers_sex(text)
+        ):
+            return ctx.record(file, row_no, text, offer, annotated=every)
+        return ctx.record(file, row_no, text, None, excluded=f"partner_rental={mapping.partner_rental.value}")
+    if mapping.opinion_promo_rule and is_promo_with_contact(text):
+        if offers_sex(text):  # "yg mau bo ... dm aja", "ready slot include/exclude"
+            return ctx.record(file, row_no, text, offer, annotated=every)
+        return ctx.record(file, row_no, text, (_R,), annotated=(_B, _R))
+    return _unjudged_clean(ctx, file, row_no, text)
+
+
+_SENTIMENT = {"positive": "clean", "neutral": "clean", "negative": "negative"}
+
+
+def _sentiment_row(ctx: _Context, file: SourceFile, row_no: int, text: str, polarity: str) -> RawRecord:
+    if _SENTIMENT[polarity] == "negative":
+        return _drop_or_clean(ctx, file, row_no, text, ctx.mapping.sentiment_negative, "sentiment_negative")
+    return _unjudged_clean(ctx, file, row_no, text)
+
+
+def _load_smsa(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        rows = _csv_rows(
+            path, ("text", "label"), delimiter="\t", quoting=csv.QUOTE_NONE, header=("text", "label")
+        )
+        for row_no, row in rows:
+            label = _flag(row["label"], path=path, row=row_no, column="label", allowed=tuple(_SENTIMENT))
+            yield _sentiment_row(ctx, file, row_no, detokenise(row["text"]), label)
+
+
+_POSNEG = {"1": "positive", "0": "neutral", "-1": "negative"}
+
+
+def _load_rayendito(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        for row_no, row in _csv_rows(path, ("norm", "posneg")):
+            value = _flag(
+                row["posneg"].removesuffix(".0"),
+                path=path,
+                row=row_no,
+                column="posneg",
+                allowed=tuple(_POSNEG),
+            )
+            yield _sentiment_row(ctx, file, row_no, row["norm"].strip(), _POSNEG[value])
+
+
+_SENTIMEN = {"positif": "positive", "netral": "neutral", "negatif": "negative"}
+
+
+def _load_habibul08(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        for row_no, row in _csv_rows(path, ("sentimen", "tweet")):
+            value = _flag(row["sentimen"], path=path, row=row_no, column="sentimen", allowed=tuple(_SENTIMEN))
+            yield _sentiment_row(ctx, file, row_no, fix_mojibake(row["tweet"]).strip(), _SENTIMEN[value])
+
+
+def _load_judol_livechat(ctx: _Context) -> Iterator[RawRecord]:
+    for file in ctx.source.data_files():
+        path = ctx.paths[file.name]
+        # datetime and author_name (YouTube display names) are personal data: not read.
+        for row_no, row in _csv_rows(path, ("message", "label")):
+            label = _flag(row["label"], path=path, row=row_no, column="label")
+            text = row["message"].strip()
+            if ctx.mapping.emoji_shortcodes:
+                text = decode_emoji_codes(text)
+            promo = label == "1"
+            if ctx.mapping.livechat_promo_relabel:
+                if promo and _LIVECHAT_COMPLAINT.search(text):
+                    promo = False
+                elif not promo and _LIVECHAT_PROMO.search(text):
+                    promo = True
+            yield ctx.record(file, row_no, text, (_R,) if promo else ())
+
+
 LOADERS: dict[str, Callable[[_Context], Iterator[RawRecord]]] = {
     "ibrohim2019": _load_ibrohim2019,
     "ibrohim2018": _load_ibrohim2018,
@@ -411,6 +821,12 @@ LOADERS: dict[str, Callable[[_Context], Iterator[RawRecord]]] = {
     "sms_spam_bopbi": _load_sms_bopbi,
     "judol_gbennnn": _load_judol,
     "prostitution_twitter_laksito": _load_prostitution,
+    "saputri_emotion_twitter": _load_saputri,
+    "riccosan_emotion_opinion": _load_riccosan,
+    "indonlu_smsa": _load_smsa,
+    "rayendito_vaccine_tweets": _load_rayendito,
+    "habibul08_pilpres2019_tweets": _load_habibul08,
+    "kiipiiin_judol_livechat": _load_judol_livechat,
 }
 
 

@@ -6,15 +6,28 @@ from pathlib import Path
 
 import pytest
 
-from data.config import AbusiveOnly, MappingConfig, SmsPromo
+from data.config import (
+    AbusiveOnly,
+    DropOrClean,
+    IbrohimPlainHs,
+    MappingConfig,
+    OpinionTopics,
+    PartnerRental,
+    SmsPromo,
+)
 from data.loaders import (
     CURATED_LICENSE,
     LOADERS,
     RawRecord,
     decode_byte_escapes,
+    decode_emoji_codes,
     decode_mixed,
+    detokenise,
     fix_mojibake,
+    has_profanity,
+    is_partner_rental_ad,
     is_pity_bait_sms,
+    is_promo_with_contact,
     load_curated,
     load_source,
     pushes_off_platform,
@@ -38,6 +51,11 @@ def manifest(sources_dir: Path) -> Manifest:
 
 def _load(manifest: Manifest, sources_dir: Path, name: str, **mapping: object) -> list[RawRecord]:
     return load_source(manifest.get(name), sources_dir, MappingConfig(**mapping))
+
+
+def _opinion(manifest: Manifest, sources_dir: Path, name: str, **mapping: object) -> list[RawRecord]:
+    """An emotion / sentiment source with every topic kept (the default keeps political rows only)."""
+    return _load(manifest, sources_dir, name, **{"opinion_topics": OpinionTopics.ALL, **mapping})
 
 
 def _by_row(records: list[RawRecord]) -> dict[str, RawRecord]:
@@ -236,6 +254,197 @@ def test_prostitution_buckets_and_redirection_rule(manifest, sources_dir):
     assert off[f"{pos}:1"].labels == (S,)
 
 
+@pytest.mark.parametrize(
+    ("policy", "labels", "excluded"),
+    [
+        (IbrohimPlainHs.DROP, (), "ibrohim_plain_hs=drop"),
+        (IbrohimPlainHs.CLEAN, (), None),
+        (IbrohimPlainHs.BULLYING, (B,), None),
+    ],
+)
+def test_ibrohim2019_plain_hs_switch(manifest, sources_dir, policy, labels, excluded):
+    rows = _by_row(_load(manifest, sources_dir, "ibrohim2019", ibrohim_plain_hs=policy))
+    # HS=1, Abusive=0, only HS_Other: a demand that the government resign
+    assert (rows["9"].labels, rows["9"].excluded) == (labels, excluded)
+    # HS=1, Abusive=0 but HS_Race, and HS=1 with Abusive=1: bullying whatever the switch says
+    assert rows["10"].labels == (B,) and rows["2"].labels == (B,)
+
+
+# --- the emotion and sentiment sets ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dasar g0blok", False),  # the screen is on raw words; the normaliser's job is not repeated here
+        ("dasar goblok lu", True),
+        ("Anjirrr lucu banget", True),
+        ("pemerintah harus lebih cepat", False),
+        ("asupan gizi anak", False),  # "asu" only as a word
+    ],
+)
+def test_profanity_screen_words(text, expected):
+    assert has_profanity(text) is expected
+
+
+def test_saputri_emotions_tokens_and_profanity_screen(manifest, sources_dir):
+    rows = _by_row(_opinion(manifest, sources_dir, "saputri_emotion_twitter"))
+    assert rows["1"].text == "Seneng banget ketemu teman lama @user, fotonya di http://url"
+    assert rows["1"].labels == () and rows["1"].annotated == (B,)
+    assert rows["2"].excluded == "emotion_anger=drop"
+    assert rows["3"].labels == () and rows["3"].license == "CC-BY-NC-SA-4.0"
+    assert rows["4"].excluded == "profanity_screen"  # sadness, but swears
+    assert rows["5"].text == "Takut liat berita banjir\nsemoga semua aman"
+    clean = _by_row(
+        _opinion(
+            manifest,
+            sources_dir,
+            "saputri_emotion_twitter",
+            emotion_anger=DropOrClean.CLEAN,
+            profanity_screen=False,
+            anonymised_tokens_to_placeholders=False,
+        )
+    )
+    assert clean["2"].labels == () and clean["2"].excluded is None
+    assert clean["4"].labels == () and clean["4"].excluded is None
+    assert clean["1"].text.startswith("Seneng banget ketemu teman lama [USERNAME]")
+
+
+def _riccosan(manifest, sources_dir, **mapping) -> dict[str, RawRecord]:
+    return {
+        r.id.removeprefix("riccosan_emotion_opinion:"): r
+        for r in _opinion(manifest, sources_dir, "riccosan_emotion_opinion", **mapping)
+    }
+
+
+def test_riccosan_neutral_promos_rentals_and_bank_replies(manifest, sources_dir):
+    rows = _riccosan(manifest, sources_dir)
+    assert rows["AngerData.csv:1"].excluded == "emotion_anger=drop"
+    neutral = {k.split(":")[1]: v for k, v in rows.items() if k.startswith("NeutralData")}
+    assert neutral["1"].labels == () and neutral["1"].annotated == (B,)
+    assert neutral["2"].text == '"katanya" hari ini hujan, bawa payung ya'  # quotes are text, not CSV
+    assert neutral["3"].labels == (R,) and neutral["3"].annotated == (B, R)  # app reseller, "dm atau wa"
+    assert neutral["4"].labels == (R,)  # WhatsApp number
+    assert neutral["5"].labels == () and neutral["5"].annotated == (B,)  # bank reply: a scam warning
+    assert neutral["6"].excluded == "partner_rental=solicitation_if_nsfw"  # "regular only"
+    assert neutral["7"].labels == ()  # "wa" without anything for sale
+    assert neutral["8"].excluded == "profanity_screen"
+    love = {k.split(":")[1]: v for k, v in rows.items() if k.startswith("LoveData")}
+    assert love["1"].labels == ()
+    assert love["2"].labels == (S, R) and love["2"].annotated == tuple(Label)  # nsfw rental, "dm aku"
+    assert love["3"].labels == (S, R)  # "include/exclude ... order by dm"
+
+
+def test_riccosan_switches(manifest, sources_dir):
+    rows = _riccosan(
+        manifest, sources_dir, partner_rental=PartnerRental.SOLICITATION, opinion_promo_rule=False
+    )
+    assert rows["NeutralData.csv:6"].labels == (S, R)
+    assert rows["NeutralData.csv:3"].labels == () and rows["NeutralData.csv:3"].annotated == (B,)
+    rows = _riccosan(
+        manifest, sources_dir, partner_rental=PartnerRental.DROP, emotion_anger=DropOrClean.CLEAN
+    )
+    assert rows["LoveData.csv:2"].excluded == "partner_rental=drop"
+    assert rows["AngerData.csv:1"].labels == () and rows["AngerData.csv:1"].excluded is None
+
+
+def test_opinion_topics_political_keeps_only_political_clean_rows(manifest, sources_dir):
+    smsa = {
+        r.id.rsplit(":", 1)[1]: r for r in _load(manifest, sources_dir, "indonlu_smsa") if "train" in r.id
+    }
+    assert smsa["1"].excluded == "opinion_topics=political"  # a venue review
+    assert smsa["2"].labels == () and smsa["2"].excluded is None  # "presiden meresmikan jalan tol ..."
+    assert smsa["3"].excluded == "sentiment_negative=drop"  # the negative rule still names itself
+    ricco = {
+        r.id.removeprefix("riccosan_emotion_opinion:"): r
+        for r in _load(manifest, sources_dir, "riccosan_emotion_opinion")
+    }
+    assert ricco["NeutralData.csv:1"].excluded == "opinion_topics=political"
+    assert ricco["NeutralData.csv:3"].labels == (R,)  # rule-labelled rows are not topic-filtered
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("jual akun premium 10k, minat dm ya", True),
+        ("pesan di wa 0812-0000-3333", True),
+        ("lagi males bales wa", False),
+        ("akun resmi kami hanya whatsapp 0812-0000-4444, hati-hati penipuan", False),
+    ],
+)
+def test_promo_with_contact(text, expected):
+    assert is_promo_with_contact(text) is expected
+
+
+def test_partner_rental_ad():
+    assert is_partner_rental_ad("halo sender, aku avail hari ini, cek carrd aku")
+    assert not is_partner_rental_ad("aku available jam 3 buat rapat")  # no roleplay-partner cue
+
+
+def test_detokenise_closes_punctuation_spacing():
+    assert detokenise("enak , murah ( banget ) !") == "enak, murah (banget)!"
+
+
+def test_smsa_tokenised_tsv_without_header(manifest, sources_dir):
+    by_id = {r.id: r for r in _opinion(manifest, sources_dir, "indonlu_smsa")}
+    train = "indonlu_smsa:train_preprocess.tsv"
+    assert by_id[f"{train}:1"].text == "tempat nya nyaman, makanan nya enak."
+    assert by_id[f"{train}:2"].labels == () and by_id[f"{train}:2"].license == "Apache-2.0"
+    assert by_id[f"{train}:3"].excluded == "sentiment_negative=drop"
+    assert by_id[f"{train}:4"].text == '"enak" kata teman saya (dan benar)!'
+    assert by_id[f"{train}:5"].excluded == "profanity_screen"  # positive, but insults the council
+    assert by_id["indonlu_smsa:test_preprocess.tsv:1"].labels == ()
+    negative_clean = _opinion(manifest, sources_dir, "indonlu_smsa", sentiment_negative=DropOrClean.CLEAN)
+    assert {r.id: r for r in negative_clean}[f"{train}:3"].labels == ()
+
+
+def test_rayendito_polarity_and_norm_text(manifest, sources_dir):
+    rows = _by_row(_opinion(manifest, sources_dir, "rayendito_vaccine_tweets"))
+    assert rows["1"].text == "udh vaksin kedua alhamdulillah lancar"  # `norm`, not the `formal` rewrite
+    assert rows["1"].labels == () and rows["3"].labels == ()
+    assert rows["2"].excluded == "sentiment_negative=drop"
+    assert rows["4"].excluded == "profanity_screen"
+
+
+def test_habibul08_repairs_mojibake(manifest, sources_dir):
+    rows = _by_row(_opinion(manifest, sources_dir, "habibul08_pilpres2019_tweets"))
+    assert rows["1"].text == "Debat tadi malam seru, semoga pemilu damai 👍"
+    assert rows["2"].text.endswith("http://example.com/berita\xa0 …")
+    assert rows["3"].excluded == "sentiment_negative=drop"
+    assert rows["4"].labels == () and rows["4"].annotated == (B,)
+    assert all("ð" not in r.text and "Â" not in r.text for r in rows.values())
+
+
+def test_livechat_relabels_promos_decodes_emoji_and_drops_authors(manifest, sources_dir):
+    rows = _by_row(_load(manifest, sources_dir, "kiipiiin_judol_livechat"))
+    assert {r.surface for r in rows.values()} == {Surface.LIVE_CHAT}
+    assert rows["1"].text == "halo jogja ❤️" and rows["1"].labels == ()
+    assert rows["1"].annotated == (R,)
+    assert rows["2"].labels == (R,)
+    assert rows["3"].text == "🔥ANGKA TERBALIK DI BAYAR🔥" and rows["3"].labels == (R,)  # labelled 0
+    assert rows["4"].labels == ()  # labelled 1: a viewer asking to block the spam
+    assert rows["5"].labels == ()
+    assert rows["6"].text == "mantap :hand-pink-waving:"  # a channel emoji has no Unicode form
+    assert rows["7"].labels == (R,)
+    dumped = json.dumps([r.__dict__ for r in rows.values()], default=str, ensure_ascii=False)
+    assert "Budi Contoh" not in dumped and "Penonton" not in dumped and "2024-10-07" not in dumped
+    raw = _by_row(
+        _load(
+            manifest,
+            sources_dir,
+            "kiipiiin_judol_livechat",
+            livechat_promo_relabel=False,
+            emoji_shortcodes=False,
+        )
+    )
+    assert raw["3"].labels == () and raw["3"].text.startswith(":fire:")
+    assert raw["4"].labels == (R,)
+
+
+def test_decode_emoji_codes():
+    assert decode_emoji_codes(":smiling_face_with_heart_eyes: :thumbs_up: :yt: 10:30:") == "😍 👍 :yt: 10:30:"
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 
@@ -266,6 +475,62 @@ def test_malformed_row_names_file_and_row(manifest, tmp_path):
     (folder / "dataset_sms_spam_v1.csv").write_text("teks,label\nhalo,5\n")
     with pytest.raises(DataError, match=r"row 1: column 'label' is '5'; expected one of 0, 1, 2"):
         load_source(manifest.get("sms_spam_rahmi"), tmp_path, MappingConfig(), verify=False)
+
+
+@pytest.mark.parametrize(
+    ("source", "file", "content", "message"),
+    [
+        (
+            "saputri_emotion_twitter",
+            "Twitter_Emotion_Dataset.csv",
+            "label,tweet\nhappy,senang\nsurprise,kaget\n",
+            r"Twitter_Emotion_Dataset\.csv:row 2: column 'label' is 'surprise'; expected one of anger, happy",
+        ),
+        (
+            "riccosan_emotion_opinion",
+            "NeutralData.csv",
+            "Tweet\tLabel\r\nbiasa aja\tNeutral\r\nsenang\tJoy\r\n",
+            r"NeutralData\.csv:row 2: column 'Label' is 'Joy'; expected one of Neutral",
+        ),
+        (
+            "indonlu_smsa",
+            "train_preprocess.tsv",
+            "enak .\tpositive\nenak\tpositive\textra\n",
+            r"train_preprocess\.tsv:row 2: expected 2 fields, got 3",
+        ),
+        (
+            "rayendito_vaccine_tweets",
+            "id_vaccines_tweets.csv",
+            ",norm,formal,subjektif,posneg\n0,a,a,0.0,2.0\n",
+            r"id_vaccines_tweets\.csv:row 1: column 'posneg' is '2'",
+        ),
+        (
+            "habibul08_pilpres2019_tweets",
+            "tweet.csv",
+            ",sentimen,tweet\n0,positif,bagus\n1,positive,bagus\n",
+            r"tweet\.csv:row 2: column 'sentimen' is 'positive'; expected one of positif, netral, negatif",
+        ),
+        (
+            "kiipiiin_judol_livechat",
+            "youtube_chat_jogja_clean.csv",
+            "datetime,author_name,message,cleaned_message,label\n2024-10-07,A,halo,halo\n",
+            r"youtube_chat_jogja_clean\.csv:row 1: expected 5 fields, got 4",
+        ),
+    ],
+)
+def test_new_sources_name_file_and_row_of_a_bad_row(manifest, tmp_path, source, file, content, message):
+    folder = tmp_path / source
+    folder.mkdir()
+    for other in manifest.get(source).data_files():
+        (folder / other.name).write_text(
+            content if other.name == file else _header_only(source), encoding="utf-8"
+        )
+    with pytest.raises(DataError, match=message):
+        load_source(manifest.get(source), tmp_path, MappingConfig(), verify=False)
+
+
+def _header_only(source: str) -> str:
+    return {"riccosan_emotion_opinion": "Tweet\tLabel\r\n", "indonlu_smsa": ""}[source]
 
 
 # --- curated ---------------------------------------------------------------------------------------

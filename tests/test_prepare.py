@@ -156,7 +156,7 @@ def test_test_split_is_stable_when_a_source_is_added(sources_dir, tmp_path):
 def test_license_filter(sources_dir, tmp_path):
     result = prepare(make_config(sources_dir, tmp_path, allow_non_commercial=False, allow_unlicensed=False))
     sources = {ex.source for examples in result.splits.values() for ex in examples}
-    assert sources == {"curated", "blob_toxic_chat", "sms_spam_bopbi", "judol_gbennnn"}
+    assert sources == {"curated", "blob_toxic_chat", "sms_spam_bopbi", "judol_gbennnn", "indonlu_smsa"}
     reasons = {s["name"]: s["reason"] for s in result.stats["sources"] if not s["included"]}
     assert "forbids commercial use" in reasons["ibrohim2019"]
     assert "no license stated" in reasons["prostitution_twitter_laksito"]

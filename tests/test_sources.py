@@ -32,6 +32,12 @@ PUBLIC_SOURCES = {
     "sms_spam_bopbi",
     "judol_gbennnn",
     "prostitution_twitter_laksito",
+    "saputri_emotion_twitter",
+    "riccosan_emotion_opinion",
+    "indonlu_smsa",
+    "rayendito_vaccine_tweets",
+    "habibul08_pilpres2019_tweets",
+    "kiipiiin_judol_livechat",
 }
 # Everything but the prostitution CSVs, which are conversions only a mirror holds.
 ONLINE = sorted(PUBLIC_SOURCES - {"prostitution_twitter_laksito"})
