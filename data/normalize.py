@@ -10,8 +10,12 @@ What ``text`` is, step by step:
 1. Unicode: NFKC compatibility folding, done as NFKD, accent stripping and NFC (mathematical,
    full-width, circled, squared letters and digits become ASCII), plus what NFKC misses: keycaps
    (``8️⃣`` -> ``8``, ``🔟`` -> ``10``), negative circled / squared letters and dingbat digits, lone
-   regional-indicator letters (``🇼 🇦``; a pair is a flag and is kept), small capitals, and Cyrillic /
-   Greek look-alikes inside words that are otherwise Latin. Zero-width and other format characters,
+   regional-indicator letters (``🇼 🇦``; a pair is a flag and is kept), small capitals, every Unicode
+   decimal digit (``٠٨١٢`` Arabic-Indic, ``०८`` Devanagari), and look-alike letters of other scripts
+   (the Unicode TR39 confusables plus a hand-written table): a word is folded when all its letters
+   read as ASCII (``ВОКЕР``, ``вса`` -> ``bca``), or when a Cyrillic / Greek word, read by look and
+   by sound, spells a word the normaliser knows (``теле``, ``τελεγραμ``); ``привет`` stays.
+   Zero-width and other format characters,
    variation selectors (so ZWJ emoji sequences fall apart into their emoji), control characters and
    lone surrogates are removed; accents are stripped (``é`` -> ``e``). Emoji are kept.
 2. Lowercase; whitespace collapsed to single spaces; a punctuation mark or emoji repeated 4+ times
@@ -52,6 +56,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from data.unicode_tables import TRANSLITERATION, confusable_table, digit_table
 from tegur.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -249,14 +254,27 @@ _REGIONAL = "\U0001f1e6-\U0001f1ff"
 _REGIONAL_RE = re.compile(f"[{_REGIONAL}]")
 _LONE_REGIONAL_RE = re.compile(f"(?<![{_REGIONAL}])[{_REGIONAL}](?![{_REGIONAL}])")
 
-# Cyrillic and Greek letters that look like Latin ones; mapped only inside words whose other letters
-# are Latin (or look-alikes), so genuine Cyrillic or Greek words are left alone.
+# Cyrillic and Greek letters that look like Latin ones, on top of the Unicode confusables
+# (:func:`data.unicode_tables.confusable_table`), which this table overrides where they differ. A
+# word is folded only when every letter of it reads as ASCII, or when its look-alike or phonetic
+# reading is a word the normaliser knows (see :meth:`Normalizer._fold_script_word`), so that genuine
+# Cyrillic or Greek words are left alone.
 _HOMOGLYPHS = str.maketrans(
     "АВЕКМНОРСТУХІЈЅҮҺӀԀԚԜаеорсухіјѕһԁԛԝӏкмтΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
     "ABEKMHOPCTYXIJSYHIDQWaeopcyxijshdqwlkmtABEZHIKMNOPTYXoikvptux",
 )
-_HOMOGLYPH_RE = re.compile("[" + "".join(chr(c) for c in _HOMOGLYPHS) + "]")
 _WORD_RE = re.compile(r"[^\W_]+")
+_CYRILLIC_GREEK_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+
+
+@functools.cache
+def _unicode_tables() -> tuple[dict[int, str | None], dict[int, str], frozenset[str]]:
+    """The full translation table (with every Unicode digit), the look-alike table and its letters."""
+    translation = {**digit_table(), **_TRANSLATION}
+    homoglyphs = {**confusable_table(), **{code: chr(letter) for code, letter in _HOMOGLYPHS.items()}}
+    # a set, not a character class: a class of 1,400 scattered letters is slow to search
+    return translation, homoglyphs, frozenset(map(chr, homoglyphs))
+
 
 _STRIPPED_MARKS = "\u0300-\u036f\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _MARKS_RE = re.compile(f"[{_STRIPPED_MARKS}]+")
@@ -390,17 +408,13 @@ def _is_fancy(char: str) -> bool:
     if ord(char) in _TRANSLATION:
         replacement = _TRANSLATION[ord(char)]
         return bool(replacement) and replacement.isalnum()
+    if unicodedata.category(char) == "Nd":  # ٠٨١٢ Arabic-Indic, ०८ Devanagari ... digits
+        return True
     tag = unicodedata.decomposition(char).split(" ", 1)[0]
     if tag in _FANCY_TAGS or (tag in ("<super>", "<sub>") and char.isalpha()):
         folded = unicodedata.normalize("NFKD", char)
         return folded.isascii() and folded.isalnum()
     return False
-
-
-def _fold_homoglyphs(match: re.Match[str]) -> str:
-    word = match.group()
-    folded = word.translate(_HOMOGLYPHS)
-    return folded if folded.isascii() else word
 
 
 def _is_phone(digits: str) -> bool:
@@ -471,6 +485,10 @@ class Normalizer:
 
     def __init__(self, slang: Mapping[str, str] | None = None) -> None:
         self._apps: dict[str, str] = {alias: app for app, aliases in APP_ALIASES.items() for alias in aliases}
+        self._translation, self._homoglyphs, self._homoglyph_chars = _unicode_tables()
+        # What a Cyrillic or Greek word may be read as while the slang keys are canonicalised; replaced
+        # by the full vocabulary below.
+        self._vocabulary = frozenset(_LEXICON) | frozenset(self._apps)
         self._slang = self._canonical_slang(BUILTIN_SLANG if slang is None else slang)
         self._slang_apps = {
             key: tuple(sorted({w for w in value.split() if w in APP_ALIASES}))
@@ -557,8 +575,7 @@ class Normalizer:
 
     # --- steps ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _fold_unicode(text: str, kinds: set[Obfuscation]) -> str:
+    def _fold_unicode(self, text: str, kinds: set[Obfuscation]) -> str:
         if any(_is_fancy(c) for c in set(text) if not c.isascii()):
             kinds.add(Obfuscation.FANCY_UNICODE)
         text = unicodedata.normalize("NFKD", text)
@@ -568,23 +585,46 @@ class Normalizer:
                 kinds.add(Obfuscation.KEYCAP)
         if _INVISIBLE_IN_WORD_RE.search(text):
             kinds.add(Obfuscation.INVISIBLE)
-        text = text.translate(_TRANSLATION)
+        text = text.translate(self._translation)
         if _REGIONAL_RE.search(text):
             text, n = _LONE_REGIONAL_RE.subn(lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")), text)
             if n:
                 kinds.add(Obfuscation.FANCY_UNICODE)
-        if _HOMOGLYPH_RE.search(text):
-            folded = _WORD_RE.sub(_fold_homoglyphs, text)
-            if folded != text:
-                kinds.add(Obfuscation.HOMOGLYPH)
-                text = folded
-        # Lowercasing can yield decomposable characters (İ -> i + dot) and small capitals (Ʀ -> ʀ).
+        # Lowercasing can yield decomposable characters (İ -> i + dot), small capitals (Ʀ -> ʀ) and
+        # look-alikes (Ɠ -> ɠ), so look-alikes are folded after it.
         text = unicodedata.normalize("NFKD", text.lower()).translate(_SMALL_CAPITALS)
         if _MARKS_RE.search(text):
             if _ZALGO_RE.search(text):
                 kinds.add(Obfuscation.COMBINING_MARKS)
             text = _MARKS_RE.sub("", text)
+        # after the marks are gone: an accent must not split a word ("καλημέρα")
+        if not self._homoglyph_chars.isdisjoint(text) or _CYRILLIC_GREEK_RE.search(text):
+            folded = _WORD_RE.sub(self._fold_script_word, text)
+            if folded != text:
+                kinds.add(Obfuscation.HOMOGLYPH)
+                text = folded
         return unicodedata.normalize("NFC", text)
+
+    def _fold_script_word(self, match: re.Match[str]) -> str:
+        """A word with look-alike or Cyrillic / Greek letters, in Latin letters where it reads as one.
+
+        Every letter a look-alike of an ASCII one (``ВОКЕР``, ``вса``): the look-alikes. Otherwise a
+        Cyrillic or Greek word is read letter by letter, look-alike first and then by sound (``теле``:
+        ``т`` looks like ``t``, ``л`` sounds like ``l``), or by sound alone (``телеграм``); a reading
+        is taken only when it is a word this normaliser knows, so ``привет`` stays Cyrillic.
+        """
+        word = match.group()
+        folded = word.translate(self._homoglyphs)
+        if folded.isascii():
+            return folded
+        if not _CYRILLIC_GREEK_RE.search(word):
+            return word
+        by_look = "".join(self._homoglyphs.get(ord(c)) or TRANSLITERATION.get(c, c) for c in word)
+        by_sound = "".join(TRANSLITERATION.get(c) or self._homoglyphs.get(ord(c), c) for c in word)
+        for reading in (by_look, by_sound):
+            if reading.isascii() and _TRIPLE_LETTER_RE.sub(r"\1\1", reading) in self._vocabulary:
+                return reading
+        return word
 
     def _replace_contacts(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
         has_at = "@" in text

@@ -454,3 +454,55 @@ def test_dedup_key_never_raises_and_has_no_spaces(text):
 def test_every_format_character_is_removed():
     format_chars = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
     assert normalize(f"a{format_chars}b").text == "ab"
+
+
+# --- Unicode look-alikes and digits beyond the hand-written tables --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("теле aja", "telegram saja"),  # all Cyrillic: т looks like t, л sounds like l
+        ("ТЕЛЕГРАМ", "telegram"),  # р looks like p but sounds like r: the reading that is a word wins
+        ("τελεγραμ", "telegram"),  # all Greek
+        ("transfer ke вса", "transfer ke bca"),  # в looks like a small capital B
+        ("бокеп", "bokep"),
+        ("ıg kak", "instagram kakak"),  # Latin dotless i, from the Unicode confusables
+        ("ꜱlot", "slot"),
+        ("٠٨١٢٣٤٥٦٧٨٩٠", "[PHONE]"),  # Arabic-Indic digits
+        ("۰۸۱۲۳۴۵۶۷۸۹۰", "[PHONE]"),  # Extended Arabic-Indic (Persian) digits
+        ("०८१२३४५६७८९०", "[PHONE]"),  # Devanagari
+        ("kamar ๑๒", "kamar 12"),  # Thai
+        ("ｗａ ０８１２３４５６７８９０", "whatsapp [PHONE]"),  # full-width, as before
+    ],
+)
+def test_unicode_confusables_and_digits_fold(raw, expected):
+    assert normalize(raw).text == expected
+    assert normalize(expected).text == expected
+
+
+@pytest.mark.parametrize("raw", ["привет", "спасибо друг", "καλημέρα", "Россия"])
+def test_genuine_cyrillic_and_greek_words_stay(raw):
+    # no reading of them is a word the normaliser knows, and they are not all look-alikes
+    text = normalize(raw).text
+    assert text == unicodedata.normalize(
+        "NFC", "".join(c for c in unicodedata.normalize("NFKD", raw.lower()) if not unicodedata.combining(c))
+    )
+    assert Obfuscation.HOMOGLYPH not in normalize(raw).features.obfuscations
+
+
+def test_unicode_digits_are_fancy_unicode():
+    assert Obfuscation.FANCY_UNICODE in normalize("٠٨١٢").features.obfuscations
+    assert Obfuscation.HOMOGLYPH in normalize("теле").features.obfuscations
+
+
+def test_unicode_tables_cover_every_decimal_digit():
+    from data.unicode_tables import confusable_table, digit_table
+
+    digits = {c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Nd"}
+    assert set(digit_table()) == digits
+    assert all(unicodedata.decimal(chr(c)) == int(d) for c, d in digit_table().items())
+    table = confusable_table()
+    assert table[ord("в")] == "b" and table[ord("ɑ")] == "a"
+    assert table[ord("б")] == "b"  # listed as a 6, but a letter is never folded to a digit
+    assert all(len(v) == 1 and v.isascii() and v.isalpha() for v in table.values())
