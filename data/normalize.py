@@ -10,8 +10,12 @@ What ``text`` is, step by step:
 1. Unicode: NFKC compatibility folding, done as NFKD, accent stripping and NFC (mathematical,
    full-width, circled, squared letters and digits become ASCII), plus what NFKC misses: keycaps
    (``8️⃣`` -> ``8``, ``🔟`` -> ``10``), negative circled / squared letters and dingbat digits, lone
-   regional-indicator letters (``🇼 🇦``; a pair is a flag and is kept), small capitals, and Cyrillic /
-   Greek look-alikes inside words that are otherwise Latin. Zero-width and other format characters,
+   regional-indicator letters (``🇼 🇦``; a pair is a flag and is kept), small capitals, every Unicode
+   decimal digit (``٠٨١٢`` Arabic-Indic, ``०८`` Devanagari), and look-alike letters of other scripts
+   (the Unicode TR39 confusables plus a hand-written table): a word is folded when all its letters
+   read as ASCII (``ВОКЕР``, ``вса`` -> ``bca``), or when a Cyrillic / Greek word, read by look and
+   by sound, spells a word the normaliser knows (``теле``, ``τελεγραμ``); ``привет`` stays.
+   Zero-width and other format characters,
    variation selectors (so ZWJ emoji sequences fall apart into their emoji), control characters and
    lone surrogates are removed; accents are stripped (``é`` -> ``e``). Emoji are kept.
 2. Lowercase; whitespace collapsed to single spaces; a punctuation mark or emoji repeated 4+ times
@@ -27,11 +31,17 @@ What ``text`` is, step by step:
    ``@handles`` ``[HANDLE]``. The literal placeholders are kept, so normalised text normalises to
    itself.
 5. Words: single letters split by spaces, dots, dashes, underscores, ``*``, ``|``, ``~`` or ``+`` are
-   joined when at least two letters run together (``T E L E`` -> ``tele``, ``v.c.s`` -> ``vcs``) and
-   leetspeak is decoded once more (``t 3 l 3`` is only now a word); then every whole word goes through
-   one word map: chat-app aliases to a canonical name (``wa``/``w.a``/``watsap`` -> ``whatsapp``,
-   ``tele``/``tg`` -> ``telegram``, ``ig`` -> ``instagram``) and alay slang to standard Indonesian
-   (``yg`` -> ``yang``). A letter repeated 3+ times is cut to 2 (``maaaaf`` -> ``maaf``), or to 1
+   joined when at least two letters run together (``T E L E`` -> ``tele``, ``v.c.s`` -> ``vcs``);
+   symbols that stand for letters are decoded (``b@ngsat``, ``telegr@m``, ``vc$``, ``$lot``, ``b!o``,
+   ``s|ot``, ``€nak``; see :meth:`Normalizer._decode_symbols`: handles, prices, ``mantap!!`` and
+   emoticons stay); leetspeak is decoded once more (``t 3 l 3`` is only now a word); then every
+   whole token goes through one word map: chat-app aliases to a canonical name (``wa``/``w.a``/
+   ``watsap`` -> ``whatsapp``, ``tele``/``tg`` -> ``telegram``, ``ig`` -> ``instagram``) and alay
+   slang to standard Indonesian (``yg`` -> ``yang``). A token is what spaces and punctuation
+   delimit; letters joined by a symbol that can hide or censor a letter (``! @ $ | ' * ~``) are one
+   token, so ``wa'alaikum`` or ``d!e`` are never mapped piece by piece. Slang never writes a sexual
+   word that its key does not spell (``vcs`` stays ``vcs``: see :data:`_EXPLICIT_WORDS`). A letter
+   repeated 3+ times is cut to 2 (``maaaaf`` -> ``maaf``), or to 1
    where that gives a known word (``bangeeeet`` -> ``banget``, ``gakkk`` -> ``gak`` -> ``tidak``);
    doubled letters as written are left alone (``saat``, ``massa``). Links, e-mail addresses and
    handles that only the decoded words reveal become placeholders too.
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import logging
 import re
 import unicodedata
@@ -52,6 +63,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from data.unicode_tables import TRANSLITERATION, confusable_table, digit_table
 from tegur.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -158,8 +170,8 @@ BUILTIN_SLANG: Mapping[str, str] = {
     "nmr": "nomor", "nomer": "nomor", "norek": "nomor rekening", "hp": "handphone", "tf": "transfer",
     "trf": "transfer", "ib": "inbox", "lnk": "link", "wd": "withdraw", "depo": "deposit",
     "jp": "jackpot",
-    # sexual solicitation shorthand
-    "vcs": "video call sex", "vc": "video call",
+    # "vcs" is not expanded: it also reads "version control system" (see _EXPLICIT_WORDS)
+    "vc": "video call",
     # insults written short to dodge filters
     "ajg": "anjing", "anjg": "anjing", "bgst": "bangsat", "bgsd": "bangsat", "kntl": "kontol",
     "mmk": "memek", "gblk": "goblok", "goblog": "goblok", "tll": "tolol", "bdh": "bodoh",
@@ -176,6 +188,19 @@ _LEXICON = frozenset({
     "om", "daftar", "promo", "diskon", "cuan", "modal", "mantap", "anjing", "babi", "goblok", "tolol",
     "bodoh", "jelek", "mati", "ngentot", "entot", "memek", "pepek", "jembut", "perek", "coli", "crot",
     "bangsat", "kampret", "bajingan", "telanjang", "bugil", "desah", "montok", "toket", "pijat", "plus",
+    "vcs", "kiss", "girl",
+})  # fmt: skip
+
+#: Sexual words. A slang entry may write one only where its key already spells it, consonants in
+#: order (``kntl`` -> ``kontol``, ``snge`` -> ``sange``): an abbreviation or a lookalike word that
+#: also has an innocent reading must not put an explicit word into innocent text (``vcs`` is also
+#: "version control system", ``eww`` is disgust, not ``ngewe``). Such keys stay as written and the
+#: model learns them from context. The rule holds for the built-in map and for every external one.
+_EXPLICIT_WORDS = frozenset({
+    "sex", "seks", "seksual", "sexy", "kontol", "memek", "pepek", "puki", "ngentot", "entot", "ngewe",
+    "ewe", "bokep", "coli", "colmek", "crot", "toket", "tetek", "telanjang", "bugil", "sange", "horny",
+    "porno", "porn", "bercinta", "mesum", "pelacur", "lonte", "perek", "jablay", "bispak", "jembut",
+    "penis", "vagina", "payudara", "onani", "masturbasi", "desah",
 })  # fmt: skip
 
 # --- Unicode tables ------------------------------------------------------------------------------------
@@ -249,14 +274,27 @@ _REGIONAL = "\U0001f1e6-\U0001f1ff"
 _REGIONAL_RE = re.compile(f"[{_REGIONAL}]")
 _LONE_REGIONAL_RE = re.compile(f"(?<![{_REGIONAL}])[{_REGIONAL}](?![{_REGIONAL}])")
 
-# Cyrillic and Greek letters that look like Latin ones; mapped only inside words whose other letters
-# are Latin (or look-alikes), so genuine Cyrillic or Greek words are left alone.
+# Cyrillic and Greek letters that look like Latin ones, on top of the Unicode confusables
+# (:func:`data.unicode_tables.confusable_table`), which this table overrides where they differ. A
+# word is folded only when every letter of it reads as ASCII, or when its look-alike or phonetic
+# reading is a word the normaliser knows (see :meth:`Normalizer._fold_script_word`), so that genuine
+# Cyrillic or Greek words are left alone.
 _HOMOGLYPHS = str.maketrans(
     "АВЕКМНОРСТУХІЈЅҮҺӀԀԚԜаеорсухіјѕһԁԛԝӏкмтΑΒΕΖΗΙΚΜΝΟΡΤΥΧοικνρτυχ",
     "ABEKMHOPCTYXIJSYHIDQWaeopcyxijshdqwlkmtABEZHIKMNOPTYXoikvptux",
 )
-_HOMOGLYPH_RE = re.compile("[" + "".join(chr(c) for c in _HOMOGLYPHS) + "]")
 _WORD_RE = re.compile(r"[^\W_]+")
+_CYRILLIC_GREEK_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+
+
+@functools.cache
+def _unicode_tables() -> tuple[dict[int, str | None], dict[int, str], frozenset[str]]:
+    """The full translation table (with every Unicode digit), the look-alike table and its letters."""
+    translation = {**digit_table(), **_TRANSLATION}
+    homoglyphs = {**confusable_table(), **{code: chr(letter) for code, letter in _HOMOGLYPHS.items()}}
+    # a set, not a character class: a class of 1,400 scattered letters is slow to search
+    return translation, homoglyphs, frozenset(map(chr, homoglyphs))
+
 
 _STRIPPED_MARKS = "\u0300-\u036f\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 _MARKS_RE = re.compile(f"[{_STRIPPED_MARKS}]+")
@@ -291,6 +329,8 @@ _SPACED_SHORTLINK_RE = re.compile(
 _EMAIL_RE = re.compile(
     r"(?<![a-z0-9._%+\-])[a-z0-9._%+\-]{1,64}@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,24}(?![a-z0-9\-])"
 )
+_APP_ALIAS = "|".join(sorted({a for aliases in APP_ALIASES.values() for a in aliases}, key=len, reverse=True))
+_APP_HANDLE_RE = re.compile(f"(?<![a-z0-9])({_APP_ALIAS})@(?=[a-z0-9_])")
 # "@a@b" is matched whole: a lookbehind on the first handle's last letter would hide the second.
 _HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_.]+(?:@[a-z0-9_.]*)*")
 # A run of digit groups: "0812-3456-7890", "+62 (812) 345 678", "0 8 1 2 ...".
@@ -309,13 +349,29 @@ _SPELLED_TOKEN_RE = re.compile(f"{_NUMBER_WORD}|[0-9]")
 
 # --- Words ---------------------------------------------------------------------------------------------
 
+# Symbols that stand for letters (b@ngsat, vc$, b!o, s|ot, €nak, $lot). The strong ones are rarely
+# punctuation between two letters; "!" and "|" often are ("iya!kak"), so they stand for a letter only
+# where that spells a known word, or ("!") in a short word with a one-letter piece ("b!o", "d!e").
+_STRONG_SYMBOLS = {"@": "a", "$": "s", "€": "e", "¢": "c", "©": "c", "®": "r", "¥": "y", "¡": "i"}
+_WEAK_SYMBOLS = {"!": ("i",), "|": ("l", "i")}
+_SYMBOLS = "".join((*_STRONG_SYMBOLS, *_WEAK_SYMBOLS))
+_LEADING_SYMBOLS = frozenset("$€¢©¡")  # "@" leads a handle, "!" and "|" are punctuation there
+_SYM = re.escape(_SYMBOLS)
+_SYMBOL_TOKEN_RE = re.compile(
+    f"(?<![a-z0-9{_SYM}])[a-z0-9{_SYM}]*(?:[a-z][{_SYM}]|[{_SYM}][a-z])[a-z0-9{_SYM}]*"
+)
+_SYMBOL_HINT_RE = re.compile(f"[{_SYM}]")
+_AMOUNT_AFTER_RE = re.compile(r"\s?[0-9]")
+_DOLLAR_PREFIXES = frozenset({"us", "s", "a", "au", "c", "ca", "hk", "nt", "nz", "sg", "r"})  # US$ 5
 _SEP = r"[ ._\-*|~+]"
-_SINGLE_LETTER = r"[a-z](?![a-z0-9])"
-_SINGLE = r"[a-z0-9](?![a-z0-9])"
+# A letter glued to a word by a symbol-for-a-letter is part of that word ("kl!k l!nk" is two words).
+_IN_WORD_SYMBOL = re.escape("!@$€¢©®¥¡'’")
+_SINGLE_LETTER = f"[a-z](?![a-z0-9])(?![{_IN_WORD_SYMBOL}]+[a-z0-9])"
+_SINGLE = f"[a-z0-9](?![a-z0-9])(?![{_IN_WORD_SYMBOL}]+[a-z0-9])"
 # Two or more single letters (digits allowed inside: "t 3 l 3") split by separators. A run glued to a
 # word by a dot or dash ("wa.m.e") is left alone: joining it could make a link appear.
 _SPLIT_RUN_RE = re.compile(
-    f"(?<![a-z0-9])(?<![a-z0-9][._\\-*|~+]){_SINGLE_LETTER}(?:{_SEP}{{1,3}}{_SINGLE})*"
+    f"(?<![a-z0-9])(?<![a-z0-9][._\\-*|~+{_IN_WORD_SYMBOL}]){_SINGLE_LETTER}(?:{_SEP}{{1,3}}{_SINGLE})*"
     f"{_SEP}{{1,3}}{_SINGLE_LETTER}(?![._\\-*|~+]{{1,3}}[a-z0-9])"
 )
 _ALNUM_RE = re.compile("[a-z0-9]")
@@ -334,7 +390,10 @@ _MULTIWORD_HINT_RE = re.compile("wh|wat|tele|insta|mi|face|only|snap")
 _HAS_DIGIT_RE = re.compile("[0-9]")
 _LETTER_DIGIT_RE = re.compile("[0-9](?:(?<=[a-z][0-9])|(?=[a-z]))")  # starts with a digit: scans fast
 _MIXED_TOKEN_RE = re.compile(r"(?<![a-z0-9])[a-z0-9]*(?:[a-z][0-9]|[0-9][a-z])[a-z0-9]*")
-_TOKEN_SPLIT_RE = re.compile("([a-z0-9]+)")
+# The word map sees whole tokens only: letters joined by a symbol that can hide or censor a letter
+# are one token ("d!e", "wa'alaikum", "anj*ng"), never two words to map on their own.
+_GLUE = re.escape(_SYMBOLS + "'’*~^")
+_TOKEN_SPLIT_RE = re.compile(f"([a-z0-9]+(?:[{_GLUE}]+[a-z0-9]+)*)")
 _DIGITS_RE = re.compile("[0-9]+")
 _TRIPLE_LETTER_RE = re.compile(r"([a-z])\1\1+")
 _LEET = str.maketrans("013456789", "oieasgtbg")  # 2 is left alone: "hati2" is reduplication
@@ -390,17 +449,13 @@ def _is_fancy(char: str) -> bool:
     if ord(char) in _TRANSLATION:
         replacement = _TRANSLATION[ord(char)]
         return bool(replacement) and replacement.isalnum()
+    if unicodedata.category(char) == "Nd":  # ٠٨١٢ Arabic-Indic, ०८ Devanagari ... digits
+        return True
     tag = unicodedata.decomposition(char).split(" ", 1)[0]
     if tag in _FANCY_TAGS or (tag in ("<super>", "<sub>") and char.isalpha()):
         folded = unicodedata.normalize("NFKD", char)
         return folded.isascii() and folded.isalnum()
     return False
-
-
-def _fold_homoglyphs(match: re.Match[str]) -> str:
-    word = match.group()
-    folded = word.translate(_HOMOGLYPHS)
-    return folded if folded.isascii() else word
 
 
 def _is_phone(digits: str) -> bool:
@@ -412,6 +467,13 @@ def _is_phone(digits: str) -> bool:
             return _MOBILE_RE.fullmatch(body) is not None or 10 <= len(body) <= 13
         return 8 <= len(body) <= 15
     return _MOBILE_RE.fullmatch(digits) is not None
+
+
+def _spells(key: str, word: str) -> bool:
+    """Whether ``key`` has the consonants of ``word`` in order (``kntl``: ``kontol``; ``vcs``: not ``sex``)"""
+    consonants = _REPEAT_RE.sub(r"\1", re.sub("[aeiou]", "", word)) or word
+    rest = iter(key)
+    return all(c in rest for c in consonants)
 
 
 def _decode_leet(token: str, vocabulary: frozenset[str]) -> str:
@@ -471,6 +533,10 @@ class Normalizer:
 
     def __init__(self, slang: Mapping[str, str] | None = None) -> None:
         self._apps: dict[str, str] = {alias: app for app, aliases in APP_ALIASES.items() for alias in aliases}
+        self._translation, self._homoglyphs, self._homoglyph_chars = _unicode_tables()
+        # What a Cyrillic or Greek word may be read as while the slang keys are canonicalised; replaced
+        # by the full vocabulary below.
+        self._vocabulary = frozenset(_LEXICON) | frozenset(self._apps)
         self._slang = self._canonical_slang(BUILTIN_SLANG if slang is None else slang)
         self._slang_apps = {
             key: tuple(sorted({w for w in value.split() if w in APP_ALIASES}))
@@ -557,8 +623,7 @@ class Normalizer:
 
     # --- steps ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _fold_unicode(text: str, kinds: set[Obfuscation]) -> str:
+    def _fold_unicode(self, text: str, kinds: set[Obfuscation]) -> str:
         if any(_is_fancy(c) for c in set(text) if not c.isascii()):
             kinds.add(Obfuscation.FANCY_UNICODE)
         text = unicodedata.normalize("NFKD", text)
@@ -568,23 +633,46 @@ class Normalizer:
                 kinds.add(Obfuscation.KEYCAP)
         if _INVISIBLE_IN_WORD_RE.search(text):
             kinds.add(Obfuscation.INVISIBLE)
-        text = text.translate(_TRANSLATION)
+        text = text.translate(self._translation)
         if _REGIONAL_RE.search(text):
             text, n = _LONE_REGIONAL_RE.subn(lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")), text)
             if n:
                 kinds.add(Obfuscation.FANCY_UNICODE)
-        if _HOMOGLYPH_RE.search(text):
-            folded = _WORD_RE.sub(_fold_homoglyphs, text)
-            if folded != text:
-                kinds.add(Obfuscation.HOMOGLYPH)
-                text = folded
-        # Lowercasing can yield decomposable characters (İ -> i + dot) and small capitals (Ʀ -> ʀ).
+        # Lowercasing can yield decomposable characters (İ -> i + dot), small capitals (Ʀ -> ʀ) and
+        # look-alikes (Ɠ -> ɠ), so look-alikes are folded after it.
         text = unicodedata.normalize("NFKD", text.lower()).translate(_SMALL_CAPITALS)
         if _MARKS_RE.search(text):
             if _ZALGO_RE.search(text):
                 kinds.add(Obfuscation.COMBINING_MARKS)
             text = _MARKS_RE.sub("", text)
+        # after the marks are gone: an accent must not split a word ("καλημέρα")
+        if not self._homoglyph_chars.isdisjoint(text) or _CYRILLIC_GREEK_RE.search(text):
+            folded = _WORD_RE.sub(self._fold_script_word, text)
+            if folded != text:
+                kinds.add(Obfuscation.HOMOGLYPH)
+                text = folded
         return unicodedata.normalize("NFC", text)
+
+    def _fold_script_word(self, match: re.Match[str]) -> str:
+        """A word with look-alike or Cyrillic / Greek letters, in Latin letters where it reads as one.
+
+        Every letter a look-alike of an ASCII one (``ВОКЕР``, ``вса``): the look-alikes. Otherwise a
+        Cyrillic or Greek word is read letter by letter, look-alike first and then by sound (``теле``:
+        ``т`` looks like ``t``, ``л`` sounds like ``l``), or by sound alone (``телеграм``); a reading
+        is taken only when it is a word this normaliser knows, so ``привет`` stays Cyrillic.
+        """
+        word = match.group()
+        folded = word.translate(self._homoglyphs)
+        if folded.isascii():
+            return folded
+        if not _CYRILLIC_GREEK_RE.search(word):
+            return word
+        by_look = "".join(self._homoglyphs.get(ord(c)) or TRANSLITERATION.get(c, c) for c in word)
+        by_sound = "".join(TRANSLITERATION.get(c) or self._homoglyphs.get(ord(c), c) for c in word)
+        for reading in (by_look, by_sound):
+            if reading.isascii() and _TRIPLE_LETTER_RE.sub(r"\1\1", reading) in self._vocabulary:
+                return reading
+        return word
 
     def _replace_contacts(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
         has_at = "@" in text
@@ -602,6 +690,7 @@ class Normalizer:
         if _HAS_DIGIT_RE.search(text):
             text = _DIGIT_RUN_RE.sub(self._phones, text)
         if has_at:
+            text = _APP_HANDLE_RE.sub(r"\1 @", text)  # "ig@budi": the app, then the handle
             text = _HANDLE_RE.sub(self._handles, text)
         return text
 
@@ -683,6 +772,11 @@ class Normalizer:
         text, n = _SPLIT_RUN_RE.subn(lambda m: "".join(_ALNUM_RE.findall(m.group())), text)
         if n:
             kinds.add(Obfuscation.SPLIT_LETTERS)
+        if _SYMBOL_HINT_RE.search(text):  # after the split letters: "t|e|l|e" is split, not "tlelele"
+            decoded = _SYMBOL_TOKEN_RE.sub(self._decode_symbols, text)
+            if decoded != text:
+                kinds.add(Obfuscation.LEET)
+                text = decoded
         # again: joined letters ("t 3 l 3 g r 4 m") and words that a placeholder cut off ("a1b0812...")
         text = self._decode_leet(text, kinds)
         if _MULTIWORD_HINT_RE.search(text):
@@ -691,6 +785,55 @@ class Normalizer:
         if _MULTIWORD_HINT_RE.search(text):  # again: the word map can reveal one ("mii chat" -> "mi chat")
             text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
         return text
+
+    def _decode_symbols(self, match: re.Match[str]) -> str:
+        """A word with symbols for letters, decoded: ``b@ngsat``, ``vc$``, ``$lot``, ``b!o``, ``s|ot``.
+
+        A symbol stands for a letter between two letters, or ``$ € ¢ © ¡`` before the first letter
+        (``$lot``), or ``$`` after the last (``vc$``, but not ``us$`` or ``bo$ 5``); a run of symbols
+        (``mantap!!``), one at the edge of a word (``beneran!``, ``@budi``) or next to a digit (``$5``)
+        is punctuation, a handle or a price.
+        """
+        token = match.group()
+        start = len(token) - len(token.lstrip(_SYMBOLS))
+        end = len(token.rstrip(_SYMBOLS))
+        head, core, tail = token[:start], token[start:end], token[end:]
+        if head in _LEADING_SYMBOLS and core[:1].isalpha():
+            head = _STRONG_SYMBOLS[head]
+        if (
+            tail == "$"
+            and core[-1:].isalpha()
+            and core not in _DOLLAR_PREFIXES
+            and not _AMOUNT_AFTER_RE.match(match.string, match.end())
+        ):
+            tail = "s"
+        return head + self._decode_inner_symbols(core) + tail
+
+    def _decode_inner_symbols(self, core: str) -> str:
+        positions = [i for i, c in enumerate(core) if c in _SYMBOLS]
+        if not positions or not all(
+            0 < i < len(core) - 1 and core[i - 1].isalpha() and core[i + 1].isalpha() for i in positions
+        ):
+            return core
+        chars = [_STRONG_SYMBOLS.get(c, c) for c in core]
+        weak = [i for i in positions if core[i] in _WEAK_SYMBOLS]
+        if len(weak) > 3:  # a row of "a!a!a!a": punctuation, and too many readings to try
+            return core
+        first = None
+        for choice in itertools.product(*(_WEAK_SYMBOLS[core[i]] for i in weak)):
+            for i, letter in zip(weak, choice, strict=True):
+                chars[i] = letter
+            candidate = "".join(chars)
+            first = first or candidate
+            if _TRIPLE_LETTER_RE.sub(r"\1\1", candidate) in self._vocabulary:
+                return candidate
+        assert first is not None  # product() of no options yields one empty choice
+        if not weak:
+            return first if len(core) <= 6 or len(positions) >= 2 else core
+        pieces = re.split(f"[{_SYM}]", core)
+        if all(core[i] == "!" for i in weak) and len(core) <= 5 and min(map(len, pieces)) == 1:
+            return first
+        return core
 
     @staticmethod
     def _multiword_app(match: re.Match[str], kinds: set[Obfuscation], apps: set[str]) -> str:
@@ -772,8 +915,11 @@ class Normalizer:
         resolved: dict[str, str] = {}
         for key in entries:
             words = self._resolve(key, entries, depth=0)
-            if words is not None and words != [key]:
-                resolved[key] = " ".join(words)
+            if words is None or words == [key]:
+                continue
+            if any(w in _EXPLICIT_WORDS and not _spells(key, w) for w in words):
+                continue  # "vcs" -> "video call sex", "eww" -> "ngewe": ambiguous, left as written
+            resolved[key] = " ".join(words)
         return resolved
 
     def _resolve(self, word: str, entries: dict[str, list[str]], depth: int) -> list[str] | None:
