@@ -58,7 +58,10 @@ def load_predictor(settings: ServeSettings) -> ScoreModel:
     # num_threads sets torch's process-wide intra-op threads once, here; the batcher's worker thread
     # applies the same number again before its first model call (see _set_torch_threads).
     return Predictor.from_artifact(
-        settings.model_dir, precision=settings.precision.value, num_threads=settings.threads
+        settings.model_dir,
+        precision=settings.precision.value,
+        runtime=settings.runtime.value,
+        num_threads=settings.threads,
     )
 
 

@@ -33,12 +33,15 @@ from tegur.io import atomic_path
 
 if TYPE_CHECKING:
     from data.normalize import Normalizer
+    from inference.backends import ExportManifest
     from inference.modeling import TegurForMultiLabel
 
 FORMAT_VERSION = 1
 METADATA_FILE = "tegur.json"
 NORMALIZER_FILE = "normalizer.json"
 WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+MODEL_CONFIG_FILE = "config.json"
 TRAINING_LOG_FILE = "training_log.jsonl"
 MODEL_CARD_FILE = "README.md"
 
@@ -227,6 +230,24 @@ def load_normalizer(directory: str | Path) -> Normalizer:
     return Normalizer(slang=slang)
 
 
+def read_pad_token_id(directory: str | Path, tokenizer: Any) -> int:
+    """The padding id: the model config's ``pad_token_id``, else the tokenizer's pad token, else 0.
+
+    Padded positions are masked out, so the id only has to be a valid row of the embedding table.
+    """
+    path = Path(directory) / MODEL_CONFIG_FILE
+    if path.is_file():
+        with open(path, encoding="utf-8") as fh:
+            pad = json.load(fh).get("pad_token_id")
+        if isinstance(pad, int) and pad >= 0:
+            return pad
+    for token in ("<pad>", "[PAD]"):
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -347,8 +368,33 @@ def metrics_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_model_card(meta: ArtifactMetadata) -> str:
-    """The artifact's README.md: intended use, labels, data and licenses, metrics, limitations."""
+def runtimes_markdown(manifest: ExportManifest) -> list[str]:
+    """Model-card lines for ``export.json``: each exported variant, kept or refused, and why."""
+    lines = [
+        "## Runtimes",
+        "",
+        f"`tegur export onnx` checked each variant against PyTorch fp32 on the {manifest.split} split "
+        f"({manifest.rows} messages; kept when flag decisions agree on at least {manifest.min_agreement:.1%} "
+        f"of messages and every label's F1 is within {manifest.max_f1_delta}), {manifest.threads} threads "
+        f"on {manifest.cpu.get('model', 'an unnamed CPU')}. `precision: auto` serves the fastest kept one.",
+        "",
+        "| runtime | precision | recipe | agreement | max abs F1 change | messages/s | kept |",
+        "|---|---|---|---:|---:|---:|---|",
+        f"| torch | fp32 | reference | 100% | 0 | {manifest.reference.messages_per_s:,.0f} | reference |",
+    ]
+    for v in manifest.variants:
+        worst = max((abs(d) for d in v.f1_delta.values()), default=0.0)
+        kept = "yes" if v.validated else f"no: {v.reason}"
+        speed = f"{v.messages_per_s:,.0f}" if v.messages_per_s else "-"
+        lines.append(
+            f"| {v.runtime.value} | {v.precision.value} | {v.recipe.get('name', '')} | {v.agreement:.2%} "
+            f"| {worst:.4f} | {speed} | {kept} |"
+        )
+    return [*lines, ""]
+
+
+def render_model_card(meta: ArtifactMetadata, manifest: ExportManifest | None = None) -> str:
+    """The artifact's README.md: intended use, labels, data and licenses, metrics, runtimes, limitations."""
     data = meta.data
     lines = [f"# Tegur classifier `{meta.name}` ({meta.model_version})", ""]
     if data is not None and data.non_commercial:
@@ -420,6 +466,8 @@ def render_model_card(meta: ArtifactMetadata) -> str:
     if meta.baseline_metrics:
         for split, report in meta.baseline_metrics.items():
             lines += [f"### TF-IDF baseline, {split}", "", metrics_markdown(report), ""]
+    if manifest is not None:
+        lines += runtimes_markdown(manifest)
     lines += [
         "## Limitations",
         "",

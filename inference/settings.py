@@ -22,11 +22,25 @@ ENV_PREFIX = "TEGUR_"
 
 
 class Precision(StrEnum):
-    """Numeric precision the predictor runs in (``int8`` is dynamic quantisation of the linear layers)."""
+    """Numeric precision the predictor runs in.
 
+    ``auto`` picks the fastest variant that ``tegur export onnx`` validated for this artifact and this
+    CPU (PyTorch fp32 when there is none); ``int8`` exists only as a validated ONNX variant; ``bf16`` is
+    PyTorch autocast, fast only on CPUs with AVX512-BF16/AMX and on GPUs.
+    """
+
+    AUTO = "auto"
     FP32 = "fp32"
     BF16 = "bf16"
     INT8 = "int8"
+
+
+class Runtime(StrEnum):
+    """What runs the model: ``torch`` (the reference path) or ``onnxruntime`` (an exported variant)."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNXRUNTIME = "onnxruntime"
 
 
 class ServeSettings(BaseSettings):
@@ -38,7 +52,15 @@ class ServeSettings(BaseSettings):
         default=None,
         description="Trained artifact folder to serve (written by `tegur train`). Required to serve.",
     )
-    precision: Precision = Field(default=Precision.FP32, description="Precision to run the model in.")
+    precision: Precision = Field(
+        default=Precision.AUTO,
+        description="Precision to run the model in; auto: the fastest variant the artifact validated.",
+    )
+    runtime: Runtime = Field(
+        default=Runtime.AUTO,
+        description="torch (the reference path) or onnxruntime; auto: ONNX Runtime when the artifact has "
+        "a validated variant of the precision.",
+    )
     num_threads: int | None = Field(
         default=None,
         ge=1,
