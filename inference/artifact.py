@@ -122,6 +122,10 @@ class ArtifactMetadata(BaseModel):
         default_factory=dict, description="Steps, wall time, peak memory, resume."
     )
     reference_scores: list[ReferenceScore] = Field(default_factory=list)
+    distillation: dict[str, Any] | None = Field(
+        None,
+        description="For a student (`tegur distill`): its teacher, the layers copied, the vocabulary trim.",
+    )
 
     @model_validator(mode="after")
     def _thresholds_cover_labels(self) -> ArtifactMetadata:
@@ -368,6 +372,31 @@ def metrics_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def distillation_lines(distillation: dict[str, Any] | None) -> list[str]:
+    """Model-card lines naming a student's teacher and what was kept of it."""
+    if not distillation:
+        return []
+    teacher = distillation.get("teacher", {})
+    lines = [
+        f"- Distilled (`tegur distill`) from teacher `{teacher.get('name', '?')}` "
+        f"({teacher.get('model_version', '?')}, `{teacher.get('dir', '?')}`): "
+        f"{distillation.get('layers_kept', '?')} of its {teacher.get('layers', '?')} layers "
+        f"(teacher layers {distillation.get('teacher_layers', '?')}), trained on its soft labels "
+        f"(temperature {distillation.get('temperature', '?')}, weight {distillation.get('alpha', '?')}) "
+        f"and the gold labels, over {distillation.get('rows', '?')} messages "
+        f"({distillation.get('unlabelled_rows', 0)} of them unlabelled).",
+    ]
+    vocab = distillation.get("vocabulary")
+    if vocab:
+        lines.append(
+            f"- Vocabulary trimmed from {vocab['vocab_before']:,} to {vocab['vocab_after']:,} tokens; on "
+            f"{vocab['messages']:,} held-out messages the <unk> rate went from "
+            f"{vocab['unk_rate_before']:.3%} to {vocab['unk_rate_after']:.3%} and "
+            f"{vocab['changed_text']} decode to other text."
+        )
+    return lines
+
+
 def runtimes_markdown(manifest: ExportManifest) -> list[str]:
     """Model-card lines for ``export.json``: each exported variant, kept or refused, and why."""
     lines = [
@@ -427,6 +456,7 @@ def render_model_card(meta: ArtifactMetadata, manifest: ExportManifest | None = 
         f"- Base encoder: `{meta.base_model}`, mean-pooled, linear head with one sigmoid output per label.",
         f"- Input: normaliser `{meta.normalizer_version}`, prefix {meta.text_prefix!r}, "
         f"at most {meta.max_length} tokens.",
+        *distillation_lines(meta.distillation),
         "",
         "## Training data",
         "",

@@ -286,6 +286,18 @@ class Predictor:
         Texts are sorted by token length so that each batch pads little; rows come back in input order.
         ``progress`` shows a progress bar (for long offline runs such as evaluation).
         """
+        logits = self.predict_logits(texts, batch_size, progress=progress)
+        if self._calibration is not None:
+            return self._calibration.apply_logits(logits).astype(np.float32)
+        return _sigmoid(logits)
+
+    def predict_logits(
+        self, texts: Sequence[str], batch_size: int = 64, *, progress: bool = False
+    ) -> np.ndarray:
+        """Raw head logits (before sigmoid and calibration), shape ``(len(texts), len(labels))``.
+
+        Texts are sorted by token length so that each batch pads little; rows come back in input order.
+        """
         items = check_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -294,16 +306,11 @@ class Predictor:
             return out
         ids = self._encoder.encode(self.model_inputs(items))
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        with tqdm(
-            total=len(items), desc="scoring", unit="msg", disable=not progress, dynamic_ncols=True
-        ) as bar:
+        bar = tqdm(total=len(items), desc="scoring", unit="msg", disable=not progress, dynamic_ncols=True)
+        with bar:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                logits = self._backend.logits(*self._encoder.pad([ids[i] for i in chunk]))
-                if self._calibration is None:
-                    out[chunk] = _sigmoid(logits)
-                else:
-                    out[chunk] = self._calibration.apply_logits(logits)
+                out[chunk] = self._backend.logits(*self._encoder.pad([ids[i] for i in chunk]))
                 bar.update(len(chunk))
         return out
 
