@@ -92,7 +92,7 @@ def serve(
         Runtime.AUTO, help="torch (the reference path) or onnxruntime; auto: ONNX Runtime when exported."
     ),
     threads: int | None = typer.Option(
-        None, min=1, help="Torch threads per worker; default: its share of the CPUs minus one (for HTTP)."
+        None, min=1, help="Model threads per worker; default: its share of the CPUs."
     ),
     log_level: str = typer.Option("info", help="Log level of the server (debug, info, warning, error)."),
 ) -> None:

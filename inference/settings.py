@@ -65,8 +65,8 @@ class ServeSettings(BaseSettings):
         default=None,
         ge=1,
         le=512,
-        description="Intra-op threads for torch; default: the CPUs this process may run on, minus one "
-        "left to the event loop (HTTP, JSON, batching).",
+        description="Intra-op threads of the model (ONNX Runtime or torch); default: the CPUs this "
+        "process may run on, divided by the number of workers.",
     )
     model_batch_size: int = Field(
         default=64, ge=1, le=4096, description="Texts per forward pass inside one model call."
@@ -155,13 +155,13 @@ class ServeSettings(BaseSettings):
 
 
 def default_threads(workers: int = 1) -> int:
-    """Torch threads per server process: its share of the CPUs, less one for its event loop.
+    """Model threads per server process: its share of the CPUs.
 
-    The event loop reads, parses and answers requests while the model runs; torch threads spinning on
-    every core would starve it (and each other, with several workers), which costs far more than the
-    core it leaves free.
+    The model's threads do not spin while idle (ONNX Runtime runs with spinning off), so the event loop
+    and the tokenizer get a core whenever they need one; before ONNX Runtime, serving left one core free
+    and ran the model on a single thread of a 2-core machine.
     """
-    return max(1, available_cpus() // max(1, workers) - 1)
+    return max(1, available_cpus() // max(1, workers))
 
 
 def available_cpus() -> int:
