@@ -1,18 +1,22 @@
-"""Inference benchmark: batch throughput in-process, and single-message latency over HTTP.
+"""Inference benchmark, side by side: today's reference path and every new path, in one process and run.
 
-Measures, on this machine:
+Part 1, in-process, on the same lines for every path (the test split's LIVE-chat lines and comment
+lines, in arrival order, batches of 64; synthetic LIVE-chat lines when no prepared data is found):
+messages/s, ratio to the reference, p50/p99 per batch, the process's RSS after loading, and the F1 of
+each path on the test split and its LIVE-chat slice. The reference is the 12-layer teacher on PyTorch
+fp32 with the thread count `tegur serve` used before ONNX Runtime (CPUs - 1); the new paths are each
+artifact's PyTorch fp32 and every variant its `export.json` validated, with all CPUs.
 
-(a) throughput (messages/s) of ``Predictor.predict_proba`` on realistic LIVE-chat lines (3-20 words,
-    sampled with replacement from the synthetic lines below) at several batch sizes and precisions;
-(b) latency of ``POST /v1/classify`` with one message per request, p50/p99 and achieved requests/s,
-    at concurrency 1 and 16, against ``tegur serve`` started in a subprocess on a free port (so the
-    micro-batcher, the JSON handling and the HTTP stack are all included).
+Part 2, HTTP: ``tegur serve`` in a subprocess for the reference and for the first new model (default
+settings: precision auto), one message per request, p50/p99 at concurrency 1 and requests/s and p99
+at concurrency 16.
 
 Usage::
 
-    python benchmarks/inference_bench.py --model artifacts/default --out reports/inference_bench.json
+    python benchmarks/inference_bench.py --reference artifacts/default --models artifacts/student \\
+        --out reports/inference_bench.json
 
-Prints a markdown table; writes every figure and the machine description as JSON to ``--out``.
+Prints markdown tables and the CPU's ISA flags; writes every figure as JSON to ``--out``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from typing import Any
 
 # Runnable from a checkout without installing it: the repository root holds the packages.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inference.hardware import ISA_FLAGS
 
 # Synthetic LIVE-chat lines (no real users), 3-20 words: greetings, song requests, gift talk, and the
 # kinds of messages Tegur flags, as people type them in Indonesian LIVE chat.
@@ -91,29 +97,21 @@ CHAT_LINES = [
     "kak tolong doain ujian aku besok ya, semoga lancar",
 ]
 
-BATCH_SIZES = (1, 16, 64, 256)
-# int8 is refused by the predictor (it cost 15 macro-F1 points; see inference/predictor.py).
-PRECISIONS = ("fp32", "bf16")
+BATCH_SIZE = 64
 CONCURRENCY = (1, 16)
 
 
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from inference.hardware import cpu_info
     from inference.settings import available_cpus
 
     return {
-        "cpu": cpu,
+        **cpu_info().describe(),
         "cpus_available": available_cpus(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
     }
 
 
@@ -122,40 +120,140 @@ def sample_lines(n: int, seed: int) -> list[str]:
     return [rng.choice(CHAT_LINES) for _ in range(n)]
 
 
-def throughput(
-    model_dir: Path, precisions: list[str], batch_sizes: list[int], min_seconds: float, threads: int
-):
-    """Messages per second of predict_proba, per precision and batch size."""
+def resident_mb() -> float:
+    from inference.api import resident_mb as rss
+
+    return rss()
+
+
+def bench_lines(data_dir: Path | None, n: int) -> tuple[dict[str, list[str]], list[Any]]:
+    """LIVE-chat and comment lines of the test split (arrival order), and the test examples."""
+    from data.dataset import read_split
+
+    if data_dir is None or not (data_dir / "test.jsonl").is_file():
+        return {"live_chat (synthetic)": sample_lines(n, seed=0)}, []
+    test = read_split(data_dir, "test")
+    live = [ex.text for ex in test if ex.surface.value == "live_chat"]
+    comments = [ex.text for ex in test if ex.surface.value == "comment"]
+    # The LIVE-chat slice is small: repeat it in order to fill n lines.
+    live = (live * (n // max(1, len(live)) + 1))[:n] if live else sample_lines(n, seed=0)
+    return {"live_chat": live, "comment": comments[:n]}, test
+
+
+def f1_scores(predictor: Any, test: list[Any]) -> dict[str, Any]:
+    """Macro and per-label F1 on the test split and on its LIVE-chat slice, at the artifact's thresholds."""
+    import numpy as np
+
+    from training.inputs import label_arrays
+    from training.metrics import multilabel_report
+
+    if not test:
+        return {}
+    probs = predictor.predict_proba([ex.text for ex in test])
+    y, mask = label_arrays(test)
+    cut = [predictor.thresholds[name] for name in predictor.labels]
+    live = np.array([ex.surface.value == "live_chat" for ex in test])
+    out = {}
+    for name, rows in (("test", np.ones(len(test), bool)), ("live_chat", live)):
+        report = multilabel_report(y[rows], probs[rows], cut, mask=mask[rows], label_names=predictor.labels)
+        out[name] = {
+            "macro_f1": round(report["macro"]["f1"], 4),
+            **{label: round(row["f1"], 4) for label, row in report["labels"].items()},
+        }
+    return out
+
+
+def run_path(predictor: Any, lines: dict[str, list[str]], min_seconds: float) -> dict[str, Any]:
+    """messages/s and per-batch p50/p99 (ms) on each line set, batches of 64 in arrival order."""
+    out: dict[str, Any] = {}
+    for kind, texts in lines.items():
+        predictor.predict_proba(texts[:BATCH_SIZE], batch_size=BATCH_SIZE)  # warm-up
+        batch_ms: list[float] = []
+        done, started = 0, time.perf_counter()
+        while True:
+            for start in range(0, len(texts), BATCH_SIZE):
+                chunk = texts[start : start + BATCH_SIZE]
+                t0 = time.perf_counter()
+                predictor.predict_proba(chunk, batch_size=BATCH_SIZE)
+                batch_ms.append((time.perf_counter() - t0) * 1000)
+                done += len(chunk)
+            if time.perf_counter() - started >= min_seconds:
+                break
+        ordered = sorted(batch_ms)
+        out[kind] = {
+            "messages_per_s": round(done / (time.perf_counter() - started), 1),
+            "batch_p50_ms": round(ordered[len(ordered) // 2], 2),
+            "batch_p99_ms": round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 2),
+        }
+    return out
+
+
+def paths(reference: Path, models: list[Path], threads: int) -> list[dict[str, Any]]:
+    """The reference path, then per model: PyTorch fp32 and each validated export variant."""
+    from inference.artifact import load_metadata
+    from inference.backends import load_manifest
+    from inference.hardware import cpu_info
+
+    out = [
+        {
+            "model": reference,
+            "runtime": "torch",
+            "precision": "fp32",
+            "threads": max(1, threads - 1),
+            "name": "reference: teacher, torch fp32, serve's old threads",
+        }
+    ]
+    for model in models:
+        out.append({"model": model, "runtime": "torch", "precision": "fp32", "threads": threads})
+        manifest = load_manifest(model, load_metadata(model).model_version)
+        for variant in manifest.usable(model, cpu_info()) if manifest is not None else []:
+            out.append(
+                {
+                    "model": model,
+                    "runtime": variant.runtime.value,
+                    "precision": variant.precision.value,
+                    "threads": threads,
+                }
+            )
+    for path in out:
+        path.setdefault("name", f"{Path(path['model']).name}, {path['runtime']} {path['precision']}")
+    return out
+
+
+def throughput(reference: Path, models: list[Path], lines, test, min_seconds: float, threads: int):
+    """Every path on the same lines; each predictor is dropped before the next one loads."""
+    import gc
+
     from inference.predictor import Predictor
 
     rows = []
-    for precision in precisions:
-        try:
-            predictor = Predictor.from_artifact(model_dir, precision=precision, num_threads=threads)
-        except Exception as exc:  # e.g. a precision this CPU cannot run: report it, go on
-            rows.append({"precision": precision, "error": str(exc)})
-            continue
-        predictor.predict_proba(sample_lines(64, seed=0), batch_size=64)  # warm-up
-        for batch_size in batch_sizes:
-            texts = sample_lines(max(batch_size * 4, 256), seed=batch_size)
-            done = 0
-            started = time.perf_counter()
-            while True:
-                for start in range(0, len(texts), batch_size):
-                    predictor.predict_proba(texts[start : start + batch_size], batch_size=batch_size)
-                done += len(texts)
-                elapsed = time.perf_counter() - started
-                if elapsed >= min_seconds:
-                    break
-            rows.append(
-                {
-                    "precision": precision,
-                    "batch_size": batch_size,
-                    "messages": done,
-                    "seconds": round(elapsed, 3),
-                    "messages_per_s": round(done / elapsed, 1),
-                }
-            )
+    for path in paths(reference, models, threads):
+        before = resident_mb()
+        started = time.perf_counter()
+        predictor = Predictor.from_artifact(
+            path["model"], runtime=path["runtime"], precision=path["precision"], num_threads=path["threads"]
+        )
+        load_s = time.perf_counter() - started
+        row = {
+            "path": path["name"],
+            "model": str(path["model"]),
+            "runtime": predictor.runtime.value,
+            "precision": predictor.precision.value,
+            "threads": path["threads"],
+            "load_s": round(load_s, 2),
+            "rss_mb_after_load": round(resident_mb(), 0),
+            "rss_mb_added": round(resident_mb() - before, 0),
+            "lines": run_path(predictor, lines, min_seconds),
+            "f1": f1_scores(predictor, test),
+        }
+        print(f"  {row['path']}: {json.dumps(row['lines'])}", file=sys.stderr, flush=True)
+        rows.append(row)
+        del predictor
+        gc.collect()
+    base = rows[0]["lines"]
+    for row in rows:
+        for kind, figures in row["lines"].items():
+            figures["ratio"] = round(figures["messages_per_s"] / base[kind]["messages_per_s"], 2)
     return rows
 
 
@@ -165,7 +263,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, port: int, precision: str, threads: int, max_wait_ms: float | None):
+def start_server(
+    model_dir: Path, port: int, precision: str, runtime: str, threads: int | None, max_wait_ms: float | None
+):
     import httpx
 
     tegur = shutil.which("tegur") or str(Path(sys.executable).parent / "tegur")
@@ -173,7 +273,8 @@ def start_server(model_dir: Path, port: int, precision: str, threads: int, max_w
     if max_wait_ms is not None:
         env["TEGUR_BATCH_MAX_WAIT_MS"] = str(max_wait_ms)
     command = [tegur, "serve", "--model", str(model_dir), "--port", str(port), "--log-level", "warning"]
-    command += ["--precision", precision, "--threads", str(threads)]
+    command += ["--precision", precision, "--runtime", runtime]
+    command += ["--threads", str(threads)] if threads is not None else []
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -316,26 +417,36 @@ def batch_stats(port: int) -> tuple[float, float]:
 
 def markdown(results: dict[str, Any]) -> str:
     info = results["machine"]
-    lines = [
-        f"Machine: {info['cpu']}, {info['cpus_available']} CPUs available, torch {info['torch']}, "
-        f"{results['threads']} threads; model {results['model']['name']} {results['model']['version']}",
-        "",
+    flags = ", ".join(f"{flag} {'yes' if info[flag] else 'no'}" for flag in ISA_FLAGS)
+    lines = [f"Machine: {info['model']}, {info['cpus_available']} CPUs; {flags}", ""]
+    kinds = list(results["throughput"][0]["lines"])
+    head = " | ".join(f"{k} msg/s (x ref) | {k} batch p50/p99 ms" for k in kinds)
+    lines += [
+        f"| path | threads | load s | RSS MB | {head} | test macro-F1 | LIVE-chat macro-F1 |",
+        "|---|---:|---:|---:|" + "---:|---:|" * len(kinds) + "---:|---:|",
     ]
-    lines += ["| precision | batch size | messages/s |", "|---|---:|---:|"]
     for row in results["throughput"]:
-        if "error" in row:
-            lines.append(f"| {row['precision']} | - | error: {row['error']} |")
-        else:
-            lines.append(f"| {row['precision']} | {row['batch_size']} | {row['messages_per_s']:,.0f} |")
+        cells = " | ".join(
+            f"{row['lines'][k]['messages_per_s']:,.0f} ({row['lines'][k]['ratio']:.1f}x) | "
+            f"{row['lines'][k]['batch_p50_ms']:.0f} / {row['lines'][k]['batch_p99_ms']:.0f}"
+            for k in kinds
+        )
+        f1 = row["f1"] or {}
+        test_f1 = f1.get("test", {}).get("macro_f1", float("nan"))
+        live_f1 = f1.get("live_chat", {}).get("macro_f1", float("nan"))
+        lines.append(
+            f"| {row['path']} ({row['runtime']} {row['precision']}) | {row['threads']} | {row['load_s']:.2f} "
+            f"| {row['rss_mb_added']:.0f} | {cells} | {test_f1:.3f} | {live_f1:.3f} |"
+        )
     if results["http"]:
         lines += [
             "",
-            "| HTTP, 1 message/request | p50 ms | p99 ms | requests/s | mean messages per model call |",
-            "|---|---:|---:|---:|---:|",
+            "| HTTP, 1 message/request | concurrency | p50 ms | p99 ms | requests/s | messages/model call |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for row in results["http"]:
             lines.append(
-                f"| concurrency {row['concurrency']} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
+                f"| {row['server']} | {row['concurrency']} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | "
                 f"{row['requests_per_s']:,.0f} | {row['mean_batch_items']:.1f} |"
             )
     return "\n".join(lines)
@@ -343,71 +454,62 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="Artifact folder to benchmark.")
-    parser.add_argument("--out", type=Path, default=None, help="Write the results as JSON here.")
-    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="Comma-separated, of fp32,bf16.")
-    parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)), help="Comma-separated.")
-    parser.add_argument("--min-seconds", type=float, default=3.0, help="Time per throughput measurement.")
+    parser.add_argument("--reference", type=Path, required=True, help="The 12-layer teacher artifact.")
+    parser.add_argument("--models", default="", help="Comma-separated new artifacts (e.g. the student).")
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="Torch threads, in-process and served (default: as `tegur serve`).",
+        "--data-dir", type=Path, default=None, help="Prepared data (default: the reference's)."
     )
+    parser.add_argument("--lines", type=int, default=2048, help="Lines per kind (LIVE chat, comments).")
+    parser.add_argument("--out", type=Path, default=None, help="Write the results as JSON here.")
+    parser.add_argument("--min-seconds", type=float, default=5.0, help="Time per throughput measurement.")
+    parser.add_argument("--threads", type=int, default=None, help="CPUs to use (default: all available).")
     parser.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)), help="Comma-separated.")
     parser.add_argument("--requests", type=int, default=500, help="HTTP requests per concurrency level.")
-    parser.add_argument("--http-precision", default="fp32", help="Precision of the served model.")
-    parser.add_argument(
-        "--max-wait-ms", type=float, default=2.0, help="Micro-batcher wait (TEGUR_BATCH_MAX_WAIT_MS)."
-    )
-    parser.add_argument(
-        "--client",
-        choices=("raw", "httpx"),
-        default="raw",
-        help="HTTP load generator (raw: minimal keep-alive).",
-    )
-    parser.add_argument("--skip-http", action="store_true", help="Only the in-process throughput.")
+    parser.add_argument("--max-wait-ms", type=float, default=2.0, help="TEGUR_BATCH_MAX_WAIT_MS.")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="HTTP load generator.")
+    parser.add_argument("--skip-http", action="store_true", help="Only the in-process part.")
+    parser.add_argument("--skip-f1", action="store_true", help="Do not score the test split.")
     args = parser.parse_args()
 
     from inference.artifact import load_metadata
-    from inference.settings import default_threads
+    from inference.settings import available_cpus
 
-    metadata = load_metadata(args.model)
-    threads = args.threads or default_threads()
+    meta = load_metadata(args.reference)
+    models = [Path(m) for m in args.models.split(",") if m]
+    threads = args.threads or available_cpus()
+    data_dir = args.data_dir or (Path(meta.data.dir) if meta.data is not None else None)
+    lines, test = bench_lines(data_dir, args.lines)
     results: dict[str, Any] = {
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "model": {"dir": str(args.model), "name": metadata.name, "version": metadata.model_version},
-        "threads": threads,
         "machine": machine(),
+        "lines": {kind: len(texts) for kind, texts in lines.items()},
         "throughput": throughput(
-            args.model,
-            [p for p in args.precisions.split(",") if p],
-            [int(b) for b in args.batch_sizes.split(",") if b],
-            args.min_seconds,
-            threads,
+            args.reference, models, lines, [] if args.skip_f1 else test, args.min_seconds, threads
         ),
         "http": [],
     }
     if not args.skip_http:
-        from inference.settings import load_settings
-
-        max_wait_ms = args.max_wait_ms if args.max_wait_ms is not None else load_settings().batch_max_wait_ms
-        port = free_port()
-        server = start_server(args.model, port, args.http_precision, threads, args.max_wait_ms)
-        try:
-            for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
-                row = asyncio.run(http_latency(port, concurrency, args.requests, concurrency, args.client))
-                row["precision"] = args.http_precision
-                row["max_wait_ms"] = max_wait_ms
-                results["http"].append(row)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        servers = [
+            ("reference (torch fp32, old threads)", args.reference, "fp32", "torch", max(1, threads - 1))
+        ]
+        servers += [(f"{models[0].name} (defaults)", models[0], "auto", "auto", None)] if models else []
+        for name, model_dir, precision, runtime, server_threads in servers:
+            port = free_port()
+            server = start_server(model_dir, port, precision, runtime, server_threads, args.max_wait_ms)
+            try:
+                for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
+                    row = asyncio.run(
+                        http_latency(port, concurrency, args.requests, concurrency, args.client)
+                    )
+                    results["http"].append({"server": name, "max_wait_ms": args.max_wait_ms, **row})
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
     print(markdown(results))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2)
+            json.dump(results, fh, indent=2, default=str)
         print(f"\nwrote {args.out}")
 
 

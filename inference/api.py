@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sys
 import time
@@ -58,8 +59,21 @@ def load_predictor(settings: ServeSettings) -> ScoreModel:
     # num_threads sets torch's process-wide intra-op threads once, here; the batcher's worker thread
     # applies the same number again before its first model call (see _set_torch_threads).
     return Predictor.from_artifact(
-        settings.model_dir, precision=settings.precision.value, num_threads=settings.threads
+        settings.model_dir,
+        precision=settings.precision.value,
+        runtime=settings.runtime.value,
+        num_threads=settings.threads,
     )
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def _set_torch_threads(num_threads: int) -> None:
@@ -122,14 +136,18 @@ async def _model_lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.queue_items.set_function(lambda: serving.batcher.pending_items)
     metrics.set_model(**serving.model_info.model_dump())
     app.state.serving = serving
+    runtime = getattr(model, "runtime", None)
+    precision = getattr(model, "precision", settings.precision)
     logger.info(
-        "serving model %s %s (normaliser %s, %s, %d threads), loaded in %.1f s",
+        "serving model %s %s (normaliser %s) on %s %s, %d threads; loaded in %.2f s, RSS %.0f MB",
         serving.model_info.name,
         serving.model_info.version,
         serving.model_info.normalizer_version,
-        settings.precision.value,
+        getattr(runtime, "value", runtime or "custom"),
+        getattr(precision, "value", precision),
         settings.threads,
         time.perf_counter() - started,
+        resident_mb(),
     )
     try:
         yield

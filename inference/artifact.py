@@ -33,12 +33,15 @@ from tegur.io import atomic_path
 
 if TYPE_CHECKING:
     from data.normalize import Normalizer
+    from inference.backends import ExportManifest
     from inference.modeling import TegurForMultiLabel
 
 FORMAT_VERSION = 1
 METADATA_FILE = "tegur.json"
 NORMALIZER_FILE = "normalizer.json"
 WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+MODEL_CONFIG_FILE = "config.json"
 TRAINING_LOG_FILE = "training_log.jsonl"
 MODEL_CARD_FILE = "README.md"
 
@@ -119,6 +122,10 @@ class ArtifactMetadata(BaseModel):
         default_factory=dict, description="Steps, wall time, peak memory, resume."
     )
     reference_scores: list[ReferenceScore] = Field(default_factory=list)
+    distillation: dict[str, Any] | None = Field(
+        None,
+        description="For a student (`tegur distill`): its teacher, the layers copied, the vocabulary trim.",
+    )
 
     @model_validator(mode="after")
     def _thresholds_cover_labels(self) -> ArtifactMetadata:
@@ -225,6 +232,24 @@ def load_normalizer(directory: str | Path) -> Normalizer:
     ):
         raise _not_an_artifact(Path(directory), f"{NORMALIZER_FILE}: 'slang' must map strings to strings")
     return Normalizer(slang=slang)
+
+
+def read_pad_token_id(directory: str | Path, tokenizer: Any) -> int:
+    """The padding id: the model config's ``pad_token_id``, else the tokenizer's pad token, else 0.
+
+    Padded positions are masked out, so the id only has to be a valid row of the embedding table.
+    """
+    path = Path(directory) / MODEL_CONFIG_FILE
+    if path.is_file():
+        with open(path, encoding="utf-8") as fh:
+            pad = json.load(fh).get("pad_token_id")
+        if isinstance(pad, int) and pad >= 0:
+            return pad
+    for token in ("<pad>", "[PAD]"):
+        found = tokenizer.token_to_id(token)
+        if found is not None:
+            return int(found)
+    return 0
 
 
 def file_sha256(path: Path) -> str:
@@ -347,8 +372,58 @@ def metrics_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_model_card(meta: ArtifactMetadata) -> str:
-    """The artifact's README.md: intended use, labels, data and licenses, metrics, limitations."""
+def distillation_lines(distillation: dict[str, Any] | None) -> list[str]:
+    """Model-card lines naming a student's teacher and what was kept of it."""
+    if not distillation:
+        return []
+    teacher = distillation.get("teacher", {})
+    lines = [
+        f"- Distilled (`tegur distill`) from teacher `{teacher.get('name', '?')}` "
+        f"({teacher.get('model_version', '?')}, `{teacher.get('dir', '?')}`): "
+        f"{distillation.get('layers_kept', '?')} of its {teacher.get('layers', '?')} layers "
+        f"(teacher layers {distillation.get('teacher_layers', '?')}), trained on its soft labels "
+        f"(temperature {distillation.get('temperature', '?')}, weight {distillation.get('alpha', '?')}) "
+        f"and the gold labels, over {distillation.get('rows', '?')} messages "
+        f"({distillation.get('unlabelled_rows', 0)} of them unlabelled).",
+    ]
+    vocab = distillation.get("vocabulary")
+    if vocab:
+        lines.append(
+            f"- Vocabulary trimmed from {vocab['vocab_before']:,} to {vocab['vocab_after']:,} tokens; on "
+            f"{vocab['messages']:,} held-out messages the <unk> rate went from "
+            f"{vocab['unk_rate_before']:.3%} to {vocab['unk_rate_after']:.3%} and "
+            f"{vocab['changed_text']} decode to other text."
+        )
+    return lines
+
+
+def runtimes_markdown(manifest: ExportManifest) -> list[str]:
+    """Model-card lines for ``export.json``: each exported variant, kept or refused, and why."""
+    lines = [
+        "## Runtimes",
+        "",
+        f"`tegur export onnx` checked each variant against PyTorch fp32 on the {manifest.split} split "
+        f"({manifest.rows} messages; kept when flag decisions agree on at least {manifest.min_agreement:.1%} "
+        f"of messages and every label's F1 is within {manifest.max_f1_delta}), {manifest.threads} threads "
+        f"on {manifest.cpu.get('model', 'an unnamed CPU')}. `precision: auto` serves the fastest kept one.",
+        "",
+        "| runtime | precision | recipe | agreement | max abs F1 change | messages/s | kept |",
+        "|---|---|---|---:|---:|---:|---|",
+        f"| torch | fp32 | reference | 100% | 0 | {manifest.reference.messages_per_s:,.0f} | reference |",
+    ]
+    for v in manifest.variants:
+        worst = max((abs(d) for d in v.f1_delta.values()), default=0.0)
+        kept = "yes" if v.validated else f"no: {v.reason}"
+        speed = f"{v.messages_per_s:,.0f}" if v.messages_per_s else "-"
+        lines.append(
+            f"| {v.runtime.value} | {v.precision.value} | {v.recipe.get('name', '')} | {v.agreement:.2%} "
+            f"| {worst:.4f} | {speed} | {kept} |"
+        )
+    return [*lines, ""]
+
+
+def render_model_card(meta: ArtifactMetadata, manifest: ExportManifest | None = None) -> str:
+    """The artifact's README.md: intended use, labels, data and licenses, metrics, runtimes, limitations."""
     data = meta.data
     lines = [f"# Tegur classifier `{meta.name}` ({meta.model_version})", ""]
     if data is not None and data.non_commercial:
@@ -381,6 +456,7 @@ def render_model_card(meta: ArtifactMetadata) -> str:
         f"- Base encoder: `{meta.base_model}`, mean-pooled, linear head with one sigmoid output per label.",
         f"- Input: normaliser `{meta.normalizer_version}`, prefix {meta.text_prefix!r}, "
         f"at most {meta.max_length} tokens.",
+        *distillation_lines(meta.distillation),
         "",
         "## Training data",
         "",
@@ -420,6 +496,8 @@ def render_model_card(meta: ArtifactMetadata) -> str:
     if meta.baseline_metrics:
         for split, report in meta.baseline_metrics.items():
             lines += [f"### TF-IDF baseline, {split}", "", metrics_markdown(report), ""]
+    if manifest is not None:
+        lines += runtimes_markdown(manifest)
     lines += [
         "## Limitations",
         "",

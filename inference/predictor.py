@@ -9,29 +9,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from inference.artifact import Artifact, ArtifactMetadata, load_artifact
+from inference.artifact import (
+    TOKENIZER_FILE,
+    ArtifactMetadata,
+    load_artifact,
+    load_metadata,
+    load_normalizer,
+    read_pad_token_id,
+)
+from inference.backends import (
+    Backend,
+    OnnxBackend,
+    TorchBackend,
+    choose_backend,
+    load_manifest,
+    parse_precision,
+    parse_runtime,
+)
 from inference.calibration import Calibration, load_calibration
-from inference.settings import Precision
-from tegur.errors import ConfigError, DataError
+from inference.settings import Precision, Runtime
+from tegur.errors import ArtifactError, DataError
 
 if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
     from data.normalize import Normalizer
     from inference.modeling import TegurForMultiLabel
 
 logger = logging.getLogger(__name__)
-
-#: Measured on multilingual-e5-small fine-tuned by `tegur train` (validation split, 600 messages):
-#: torch's dynamic int8 quantisation of the linear layers was 1.4x faster but changed 13% of the
-#: flag decisions and dropped macro-F1 from 0.75 to 0.60; per-channel or partial quantisation kept
-#: F1 within about 1 point but was no faster than fp32. Not worth a silently worse moderator.
-INT8_UNSUPPORTED = (
-    "precision int8 is not supported: dynamic int8 quantisation of the encoder changed 13% of flag "
-    "decisions and cost 15 macro-F1 points on validation (the variants that keep F1 are not faster); "
-    "use fp32, or bf16 on CPUs with AMX/AVX512-BF16 and on GPUs"
-)
 
 
 @dataclass(frozen=True)
@@ -78,16 +85,63 @@ def check_texts(texts: Sequence[object]) -> list[str]:
     return items
 
 
+class TextEncoder:
+    """The artifact's tokenizer as its Rust ``tokenizers`` pipeline: truncation, no padding, plain lists.
+
+    The same ids as the transformers tokenizer the model was trained with (``tokenize``), without its
+    per-call overhead, and loadable without importing transformers.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, *, max_length: int, pad_token_id: int) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_str(tokenizer.to_str())  # a copy: truncation is per object
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length)
+        self.pad_token_id = pad_token_id
+
+    @classmethod
+    def from_pretrained(cls, tokenizer: Any, max_length: int) -> TextEncoder:
+        """From a transformers fast tokenizer (what training holds)."""
+        return cls(tokenizer.backend_tokenizer, max_length=max_length, pad_token_id=tokenizer.pad_token_id)
+
+    @classmethod
+    def from_artifact(cls, directory: str | Path, max_length: int) -> TextEncoder:
+        """From the artifact's ``tokenizer.json``."""
+        from tokenizers import Tokenizer
+
+        path = Path(directory) / TOKENIZER_FILE
+        if not path.is_file():
+            raise ArtifactError(f"{directory} is not a Tegur artifact: missing {TOKENIZER_FILE}")
+        tokenizer = Tokenizer.from_file(str(path))
+        return cls(tokenizer, max_length=max_length, pad_token_id=read_pad_token_id(directory, tokenizer))
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, with the special tokens, truncated to ``max_length``."""
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def pad(self, rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, mask)`` int64 arrays padded to the longest row."""
+        width = max((len(row) for row in rows), default=0)
+        ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        return ids, mask
+
+
 class Predictor:
     """A trained Tegur classifier ready to score texts.
 
     Build it with :meth:`from_artifact`. Every text goes through the artifact's normaliser and text
-    prefix, exactly as in training.
+    prefix, exactly as in training; the logits come from a :class:`~inference.backends.Backend`
+    (PyTorch, the reference, or an ONNX Runtime variant that ``tegur export onnx`` validated).
     """
 
     def __init__(
         self,
-        model: TegurForMultiLabel,
+        model: TegurForMultiLabel | Backend,
         tokenizer: Any,
         normalizer: Normalizer,
         metadata: ArtifactMetadata,
@@ -97,27 +151,19 @@ class Predictor:
         num_threads: int | None = None,
         calibration: Calibration | None = None,
     ) -> None:
-        try:
-            precision = Precision(precision)
-        except ValueError:
-            allowed = ", ".join(p.value for p in Precision)
-            raise ConfigError(f"unknown precision {precision!r}; expected one of {allowed}") from None
-        if num_threads is not None:
-            if num_threads < 1:
-                raise ConfigError(f"num_threads must be at least 1, got {num_threads}")
-            torch.set_num_threads(num_threads)
-        try:
-            self._device = torch.device(device)
-        except RuntimeError:
-            raise ConfigError(f"unknown device {device!r}; use 'cpu' or 'cuda'") from None
-        if precision == Precision.INT8:
-            raise ConfigError(INT8_UNSUPPORTED)
-        model = model.eval().to(self._device)
-        self._model = model
-        self._tokenizer = tokenizer
+        """``model`` is a PyTorch model (run with ``device``, ``precision`` and ``num_threads``) or a
+        ready backend; ``tokenizer`` a transformers fast tokenizer or a :class:`TextEncoder`."""
+        if hasattr(model, "logits") and hasattr(model, "runtime"):
+            self._backend: Backend = model  # type: ignore[assignment]
+        else:
+            self._backend = TorchBackend(model, device=device, precision=precision, num_threads=num_threads)
+        self._encoder = (
+            tokenizer
+            if isinstance(tokenizer, TextEncoder)
+            else TextEncoder.from_pretrained(tokenizer, metadata.max_length)
+        )
         self._normalizer = normalizer
         self._metadata = metadata
-        self._precision = precision
         # A calibrated artifact scores on the calibrated scale, with its thresholds mapped onto it.
         self._calibration = calibration
         thresholds = calibration.thresholds if calibration is not None else metadata.thresholds
@@ -129,33 +175,54 @@ class Predictor:
         directory: str | Path,
         *,
         device: str = "cpu",
-        precision: Precision | str = Precision.FP32,
+        precision: Precision | str = Precision.AUTO,
+        runtime: Runtime | str = Runtime.AUTO,
         num_threads: int | None = None,
     ) -> Predictor:
-        """Load a predictor from a folder written by ``tegur train``.
+        """Load a predictor from a folder written by ``tegur train`` (or ``tegur distill``).
 
         Args:
             directory: The artifact folder.
-            device: ``cpu`` or a torch device such as ``cuda``.
-            precision: ``fp32``, or ``bf16`` (autocast: scores within 0.005 of fp32; fast on CPUs
-                with AMX/AVX512-BF16 and on GPUs, about 6x slower on AVX2-only CPUs). ``int8`` is
-                refused (see :data:`INT8_UNSUPPORTED`).
-            num_threads: torch intra-op threads (process-wide); default leaves torch's setting.
+            device: ``cpu`` or a torch device such as ``cuda`` (ONNX Runtime variants run on the CPU).
+            precision: ``auto`` (default): the fastest variant that ``tegur export onnx`` validated for
+                this artifact and that this CPU runs well, else PyTorch fp32. ``fp32``: ONNX Runtime's
+                fp32 graph when validated, else PyTorch. ``int8``: the validated ONNX int8 variant only.
+                ``bf16``: PyTorch autocast (fast only with AVX512-BF16/AMX or on GPUs).
+            runtime: ``auto``, ``torch`` (the reference path) or ``onnxruntime``.
+            num_threads: Intra-op threads (torch's are process-wide); default leaves the library's.
 
         Raises:
             ArtifactError: the folder is missing or is not a complete Tegur artifact.
-            ConfigError: an unknown or unsupported precision, or an unknown device.
+            ConfigError: an unknown or unavailable precision or runtime, or an unknown device.
         """
-        artifact: Artifact = load_artifact(directory)
+        directory = Path(directory)
+        metadata = load_metadata(directory)
+        choice = choose_backend(
+            load_manifest(directory, metadata.model_version),
+            directory,
+            precision=parse_precision(precision),
+            runtime=parse_runtime(runtime),
+            device=device,
+        )
+        logger.info("%s: %s %s (%s)", directory, choice.runtime.value, choice.precision.value, choice.why)
+        calibration = load_calibration(directory)
+        if choice.runtime == Runtime.ONNXRUNTIME:
+            assert choice.file is not None  # ONNX choices always name their graph
+            backend = OnnxBackend(
+                directory / choice.file, precision=choice.precision, num_threads=num_threads
+            )
+            encoder = TextEncoder.from_artifact(directory, metadata.max_length)
+            return cls(backend, encoder, load_normalizer(directory), metadata, calibration=calibration)
+        artifact = load_artifact(directory)
         return cls(
             artifact.model,
             artifact.tokenizer,
             artifact.normalizer,
             artifact.metadata,
             device=device,
-            precision=precision,
+            precision=choice.precision,
             num_threads=num_threads,
-            calibration=load_calibration(directory),
+            calibration=calibration,
         )
 
     @property
@@ -187,7 +254,21 @@ class Predictor:
 
     @property
     def precision(self) -> Precision:
-        return self._precision
+        """The precision the model runs in (never ``auto``: the resolved one)."""
+        return self._backend.precision
+
+    @property
+    def runtime(self) -> Runtime:
+        """What runs the model: torch or onnxruntime."""
+        return self._backend.runtime
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self._encoder
 
     @property
     def metadata(self) -> ArtifactMetadata:
@@ -205,30 +286,31 @@ class Predictor:
         Texts are sorted by token length so that each batch pads little; rows come back in input order.
         ``progress`` shows a progress bar (for long offline runs such as evaluation).
         """
+        logits = self.predict_logits(texts, batch_size, progress=progress)
+        if self._calibration is not None:
+            return self._calibration.apply_logits(logits).astype(np.float32)
+        return _sigmoid(logits)
+
+    def predict_logits(
+        self, texts: Sequence[str], batch_size: int = 64, *, progress: bool = False
+    ) -> np.ndarray:
+        """Raw head logits (before sigmoid and calibration), shape ``(len(texts), len(labels))``.
+
+        Texts are sorted by token length so that each batch pads little; rows come back in input order.
+        """
         items = check_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.zeros((len(items), len(self.labels)), dtype=np.float32)
         if not items:
             return out
-        encoded = tokenize(self._tokenizer, self.model_inputs(items), self._metadata.max_length)
-        ids = encoded["input_ids"]
+        ids = self._encoder.encode(self.model_inputs(items))
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        autocast = torch.autocast(
-            self._device.type, dtype=torch.bfloat16, enabled=self._precision == Precision.BF16
-        )
         bar = tqdm(total=len(items), desc="scoring", unit="msg", disable=not progress, dynamic_ncols=True)
-        with torch.inference_mode(), autocast, bar:
+        with bar:
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                features = [{key: encoded[key][i] for key in encoded} for i in chunk]
-                batch = self._tokenizer.pad(features, return_tensors="pt")
-                batch = {k: v.to(self._device) for k, v in batch.items() if k in _MODEL_INPUTS}
-                logits = self._model(**batch).logits.float()
-                if self._calibration is None:
-                    out[chunk] = torch.sigmoid(logits).cpu().numpy()
-                else:
-                    out[chunk] = self._calibration.apply_logits(logits.cpu().numpy())
+                out[chunk] = self._backend.logits(*self._encoder.pad([ids[i] for i in chunk]))
                 bar.update(len(chunk))
         return out
 
@@ -278,4 +360,6 @@ class Predictor:
         return predictions[0] if single else predictions
 
 
-_MODEL_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # Computed in float64: float32 exp overflows for logits below about -88.
+    return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)

@@ -22,11 +22,25 @@ ENV_PREFIX = "TEGUR_"
 
 
 class Precision(StrEnum):
-    """Numeric precision the predictor runs in (``int8`` is dynamic quantisation of the linear layers)."""
+    """Numeric precision the predictor runs in.
 
+    ``auto`` picks the fastest variant that ``tegur export onnx`` validated for this artifact and this
+    CPU (PyTorch fp32 when there is none); ``int8`` exists only as a validated ONNX variant; ``bf16`` is
+    PyTorch autocast, fast only on CPUs with AVX512-BF16/AMX and on GPUs.
+    """
+
+    AUTO = "auto"
     FP32 = "fp32"
     BF16 = "bf16"
     INT8 = "int8"
+
+
+class Runtime(StrEnum):
+    """What runs the model: ``torch`` (the reference path) or ``onnxruntime`` (an exported variant)."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNXRUNTIME = "onnxruntime"
 
 
 class ServeSettings(BaseSettings):
@@ -38,13 +52,21 @@ class ServeSettings(BaseSettings):
         default=None,
         description="Trained artifact folder to serve (written by `tegur train`). Required to serve.",
     )
-    precision: Precision = Field(default=Precision.FP32, description="Precision to run the model in.")
+    precision: Precision = Field(
+        default=Precision.AUTO,
+        description="Precision to run the model in; auto: the fastest variant the artifact validated.",
+    )
+    runtime: Runtime = Field(
+        default=Runtime.AUTO,
+        description="torch (the reference path) or onnxruntime; auto: ONNX Runtime when the artifact has "
+        "a validated variant of the precision.",
+    )
     num_threads: int | None = Field(
         default=None,
         ge=1,
         le=512,
-        description="Intra-op threads for torch; default: the CPUs this process may run on, minus one "
-        "left to the event loop (HTTP, JSON, batching).",
+        description="Intra-op threads of the model (ONNX Runtime or torch); default: the CPUs this "
+        "process may run on, divided by the number of workers.",
     )
     model_batch_size: int = Field(
         default=64, ge=1, le=4096, description="Texts per forward pass inside one model call."
@@ -133,13 +155,13 @@ class ServeSettings(BaseSettings):
 
 
 def default_threads(workers: int = 1) -> int:
-    """Torch threads per server process: its share of the CPUs, less one for its event loop.
+    """Model threads per server process: its share of the CPUs.
 
-    The event loop reads, parses and answers requests while the model runs; torch threads spinning on
-    every core would starve it (and each other, with several workers), which costs far more than the
-    core it leaves free.
+    The model's threads do not spin while idle (ONNX Runtime runs with spinning off), so the event loop
+    and the tokenizer get a core whenever they need one; before ONNX Runtime, serving left one core free
+    and ran the model on a single thread of a 2-core machine.
     """
-    return max(1, available_cpus() // max(1, workers) - 1)
+    return max(1, available_cpus() // max(1, workers))
 
 
 def available_cpus() -> int:

@@ -5,6 +5,7 @@ A config file looks like::
     data:      {...}   # data.config.DataConfig: sources, caps, licence filter, splits
     model:     {...}   # training.config.ModelConfig: base model, head
     training:  {...}   # training.config.TrainingConfig: optimisation, early stopping, thresholds
+    distill:   {...}   # training.config.DistillConfig: a student's depth and loss (tegur distill only)
 
 The config's name is the file's stem (``configs/default.yaml`` -> ``default``); it names output folders.
 """
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from data.config import DataConfig
 from tegur.errors import ConfigError
 from tegur.yaml_config import format_validation_error, read_yaml_mapping
-from training.config import ModelConfig, TrainingConfig
+from training.config import DistillConfig, ModelConfig, TrainingConfig
 
 
 class TegurConfig(BaseModel):
@@ -30,6 +31,9 @@ class TegurConfig(BaseModel):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    distill: DistillConfig | None = Field(
+        None, description="Student settings for `tegur distill` (ignored by `tegur train`)."
+    )
 
 
 def load_config(path: str | Path) -> TegurConfig:

@@ -11,7 +11,7 @@ from data.normalize import Normalizer
 from data.taxonomy import LABEL_NAMES
 from inference.artifact import load_metadata
 from inference.predictor import Prediction, Predictor
-from inference.settings import Precision
+from inference.settings import Precision, Runtime
 from tegur.errors import ArtifactError, ConfigError, DataError
 from tests.fixtures_models import assert_same_prediction, build_untrained_artifact
 
@@ -105,8 +105,34 @@ def test_bf16_stays_close(untrained_artifact: Path, predictor: Predictor) -> Non
 def test_bad_options_are_config_errors(untrained_artifact: Path) -> None:
     with pytest.raises(ConfigError, match="unknown precision 'fp8'"):
         Predictor.from_artifact(untrained_artifact, precision="fp8")
-    with pytest.raises(ConfigError, match=r"precision int8 is not supported: .* use fp32"):
+    with pytest.raises(
+        ConfigError, match=r"precision int8 runs only as an ONNX variant .*`tegur export onnx"
+    ):
         Predictor.from_artifact(untrained_artifact, precision="int8")
+    with pytest.raises(
+        ConfigError, match="unknown runtime 'tensorrt'; expected one of auto, torch, onnxruntime"
+    ):
+        Predictor.from_artifact(untrained_artifact, runtime="tensorrt")
+
+
+def test_an_artifact_without_export_runs_the_pytorch_reference(predictor: Predictor) -> None:
+    assert (predictor.runtime, predictor.precision) == (Runtime.TORCH, Precision.FP32)
+
+
+def test_text_encoder_gives_the_training_tokenizer_ids(untrained_artifact: Path) -> None:
+    from inference.artifact import load_artifact
+    from inference.predictor import TextEncoder, tokenize
+
+    artifact = load_artifact(untrained_artifact)
+    texts = [*TEXTS, "", "a " * 100, "emoji 🙏🙏 dan NUL \x00 di tengah"]
+    expected = tokenize(artifact.tokenizer, texts, max_length=32)["input_ids"]
+    from_file = TextEncoder.from_artifact(untrained_artifact, max_length=32)
+    assert from_file.encode(texts) == expected
+    assert TextEncoder.from_pretrained(artifact.tokenizer, 32).encode(texts) == expected
+    assert from_file.pad_token_id == artifact.tokenizer.pad_token_id
+    ids, mask = from_file.pad(expected[:3])
+    assert ids.shape == mask.shape == (3, max(len(row) for row in expected[:3]))
+    assert mask.sum() == sum(len(row) for row in expected[:3])
 
 
 def test_loading_a_non_artifact_fails_clearly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Command-line commands of the ``training`` package: ``tegur train``, ``tegur baseline``, ``tegur model``."""
+"""Commands of the ``training`` package: ``tegur train``, ``distill``, ``baseline``, ``model``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     from training import base_model, evaluate
 
     app.command(name="train")(train_command)
+    app.command(name="distill")(distill_command)
     app.command(name="baseline")(baseline_command)
     app.command(name="loso")(loso_command)
     app.command(name="functional")(functional_command)
@@ -39,6 +40,31 @@ def train_command(
     from training.train import train
 
     train(load_config(config), output_dir=output_dir, data_dir=data_dir, resume=resume)
+
+
+def distill_command(
+    teacher: Path = typer.Option(..., "--teacher", help="Trained teacher artifact, e.g. artifacts/default."),
+    config: Path = typer.Option(..., "--config", "-c", help="Student config, e.g. configs/student.yaml."),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Student artifact folder (default: artifacts/<config name>)."
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Prepared-data folder (default: the one the teacher was trained on)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from the last checkpoint of an interrupted run."
+    ),
+) -> None:
+    """Distil the teacher into a smaller student (fewer layers copied from it, trimmed vocabulary).
+
+    The student learns the teacher's soft labels on the train split and any unlabelled text, and the
+    gold labels; then gets thresholds, metrics and a model card naming its teacher, like `tegur train`.
+    Export it for speed with `tegur export onnx --model <student>`.
+    """
+    from tegur.config import load_config
+    from training.distill import distill
+
+    distill(load_config(config), teacher_dir=teacher, output_dir=output_dir, data_dir=data_dir, resume=resume)
 
 
 def baseline_command(

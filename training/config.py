@@ -221,3 +221,58 @@ class TrainingConfig(BaseModel):
     @property
     def effective_batch_size(self) -> int:
         return self.batch_size * self.gradient_accumulation_steps
+
+
+class DistillConfig(BaseModel):
+    """A student distilled from a trained teacher (``tegur distill``): depth, vocabulary, loss."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_layers: int = Field(
+        4,
+        gt=0,
+        le=48,
+        description="Encoder layers of the student, copied from the teacher's (evenly spaced).",
+    )
+    layers: list[int] | None = Field(
+        None,
+        description=(
+            "Which teacher layers (0-based) to copy, in order; default: evenly spaced ending at the last "
+            "(4 of 12: 2, 5, 8, 11). Overrides num_layers when set."
+        ),
+    )
+    trim_vocabulary: bool = Field(
+        True,
+        description=(
+            "Keep only the tokens the normalised train (and unlabelled) text uses, plus every non-CJK "
+            "character: e5-small's table shrinks from 250k rows (96M parameters) to about 20k."
+        ),
+    )
+    temperature: float = Field(
+        2.0, gt=0, le=20, description="Softens teacher and student logits in the KD loss."
+    )
+    alpha: float = Field(
+        0.7, ge=0, le=1, description="Weight of the soft-label (KD) loss; 1 - alpha goes to the gold labels."
+    )
+    unlabelled: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Extra unlabelled text (.txt: one message per line; .jsonl: a 'text' field), scored by the "
+            "teacher and learnt from its soft labels only. The prepared folder's unlabelled.jsonl, when "
+            "present, is always used. Files that do not exist are an error."
+        ),
+    )
+    max_unlabelled: int = Field(50_000, ge=0, description="Most unlabelled messages to use (seeded sample).")
+    teacher_batch_size: int = Field(64, gt=0, le=4096, description="Batch size when the teacher scores.")
+
+    @field_validator("layers")
+    @classmethod
+    def _layers_distinct(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None:
+            if not value or len(set(value)) != len(value) or min(value) < 0:
+                raise ValueError(f"layers {value} must be distinct non-negative layer indices")
+            if value != sorted(value):
+                raise ValueError(
+                    f"layers {value} must be in increasing order (the student keeps their order)"
+                )
+        return value

@@ -51,11 +51,11 @@ from inference.artifact import (
     library_versions,
     save_artifact,
 )
+from inference.hardware import cpu_info
 from inference.modeling import TegurForMultiLabel, label_maps
 from inference.predictor import Predictor, model_inputs, tokenize
 from inference.settings import available_cpus
 from tegur.errors import ConfigError
-from tegur.hardware import native_bf16
 from training.config import DEFAULT_BASE_MODEL, ModelConfig, TinyModelConfig, TrainingConfig
 from training.inputs import build_normalizer, label_arrays, load_splits, prepared_data_dir, weight_by_source
 from training.metrics import multilabel_report, report_table, sigmoid, threshold_grid, tune_thresholds
@@ -464,7 +464,7 @@ def _training_arguments(cfg: TrainingConfig, ckpt_dir: Path, has_eval: bool) -> 
         warmup_steps=cfg.warmup_ratio,
         max_grad_norm=cfg.max_grad_norm,
         lr_scheduler_type="linear",
-        bf16=native_bf16() if cfg.bf16 == "auto" else cfg.bf16,
+        bf16=cpu_info().native_bf16 if cfg.bf16 == "auto" else cfg.bf16,
         use_cpu=not torch.cuda.is_available(),
         seed=cfg.seed,
         train_sampling_strategy="group_by_length" if cfg.length_bucketing else "random",
@@ -583,7 +583,38 @@ def train(
     train_ds = encode(train_examples, tokenizer, normalizer, model_cfg, texts=train_inputs)
     val_ds = encode(eval_subset(splits["validation"], train_cfg), tokenizer, normalizer, model_cfg)
 
-    trainer = Trainer(
+    trainer = build_trainer(model, tokenizer, train_ds, val_ds, train_cfg, ckpt_dir, callbacks)
+    train_output = run_trainer(trainer, resume_from)
+    return finish_training(
+        trainer,
+        train_output,
+        config=config,
+        tokenizer=tokenizer,
+        normalizer=normalizer,
+        splits=splits,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        ckpt_dir=ckpt_dir,
+        started=started,
+        train_rows=len(train_examples),
+        resume_from=resume_from,
+    )
+
+
+def build_trainer(
+    model: TegurForMultiLabel,
+    tokenizer: Any,
+    train_ds: Dataset,
+    val_ds: Dataset,
+    train_cfg: TrainingConfig,
+    ckpt_dir: Path,
+    callbacks: Sequence[TrainerCallback] = (),
+    trainer_class: type[Trainer] = Trainer,
+    **trainer_kwargs: Any,
+) -> Trainer:
+    """The configured ``Trainer`` (optimizer, metrics, progress, JSONL log, early stopping, callbacks);
+    ``trainer_class`` and ``trainer_kwargs`` let distillation bring its own loss."""
+    trainer = trainer_class(
         model=model,
         args=_training_arguments(train_cfg, ckpt_dir, has_eval=len(val_ds) > 0),
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -592,22 +623,52 @@ def train(
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(train_cfg),
         optimizers=(_optimizer(model, train_cfg), None),
+        **trainer_kwargs,
     )
-    log_path = ckpt_dir / TRAINING_LOG_FILE
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(TegurProgress())
-    trainer.add_callback(JsonlLogCallback(log_path))
+    trainer.add_callback(JsonlLogCallback(ckpt_dir / TRAINING_LOG_FILE))
     if train_cfg.early_stopping_patience > 0:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=train_cfg.early_stopping_patience))
     for callback in callbacks:
         trainer.add_callback(callback)
-    hf_logging.disable_progress_bar()  # "Writing model shards" bars at every checkpoint are noise
+    return trainer
+
+
+def run_trainer(trainer: Trainer, resume_from: str | None) -> Any:
+    """``trainer.train()`` without the per-checkpoint "Writing model shards" bars."""
+    hf_logging.disable_progress_bar()
     try:
-        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        return trainer.train(resume_from_checkpoint=resume_from)
     finally:
         hf_logging.enable_progress_bar()
+
+
+def finish_training(
+    trainer: Trainer,
+    train_output: Any,
+    *,
+    config: TegurConfig,
+    tokenizer: Any,
+    normalizer: Normalizer,
+    splits: dict[str, list[Example]],
+    data_dir: Path,
+    output_dir: Path,
+    ckpt_dir: Path,
+    started: float,
+    train_rows: int,
+    resume_from: str | None,
+    base_model: str | None = None,
+    distillation: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Score validation and test through the predictor, tune thresholds, write the artifact.
+
+    Shared by ``tegur train`` and ``tegur distill``: the same thresholds, metrics, probes and card.
+    """
+    model_cfg, train_cfg = config.model, config.training
     model = trainer.model
     train_seconds = time.perf_counter() - started
+    log_path = ckpt_dir / TRAINING_LOG_FILE
 
     # Score validation and test through the predictor, i.e. the exact inference path of the artifact.
     id2label = [model.config.id2label[i] for i in range(model.config.num_labels)]
@@ -617,10 +678,11 @@ def train(
         thresholds=dict.fromkeys(id2label, train_cfg.default_threshold),
         text_prefix=model_cfg.text_prefix,
         max_length=model_cfg.max_length,
-        base_model=model_cfg.name_or_path or "tiny",
+        base_model=base_model or model_cfg.name_or_path or "tiny",
         normalizer_version=NORMALIZER_VERSION,
         config=config.model_dump(mode="json"),
         versions=library_versions(),
+        distillation=distillation,
     )
     predictor = Predictor(model, tokenizer, normalizer, draft)
     scored = {}
@@ -648,7 +710,7 @@ def train(
                 "best_checkpoint_step": _checkpoint_step(state.best_model_checkpoint),
                 "best_validation_macro_f1": state.best_metric,
                 "resumed_from_step": _checkpoint_step(resume_from),
-                "train_rows": len(train_examples),
+                "train_rows": train_rows,
                 "wall_time_s": round(time.perf_counter() - started, 1),
                 "train_time_s": round(train_seconds, 1),
                 "peak_rss_mb": round(_peak_rss_mb(), 1),
