@@ -14,6 +14,7 @@ from strikes.errors import InvalidEventError, StorageError
 from strikes.policy import load_strike_policy
 from strikes.service import StrikeService
 from strikes.storage import StrikeStore, sqlite_url
+from strikes.testing import Clock
 from tegur.cli import app
 from tegur.errors import ConfigError
 
@@ -27,9 +28,13 @@ def db(tmp_path: Path) -> str:
 
 
 def _ban(db: str, repo_root: Path) -> None:
-    service = StrikeService(StrikeStore(db), load_strike_policy(repo_root / "configs" / "strikes.yaml"))
+    clock = Clock(T0)
+    service = StrikeService(
+        StrikeStore(db), load_strike_policy(repo_root / "configs" / "strikes.yaml"), clock=clock
+    )
     try:
         for day in range(5):
+            clock.now = T0 + timedelta(days=day)
             service.record_violation(
                 ViolationEvent(
                     "acct-9",
@@ -48,9 +53,9 @@ def test_migrate_then_status(db: str, repo_root: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(repo_root)  # the default policy path is relative
     first = runner.invoke(app, ["strikes", "migrate", "--db", db])
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to schema revision 0001" in first.output
+    assert "upgraded from empty to schema revision 0002" in first.output
     again = runner.invoke(app, ["strikes", "migrate", "--db", db])
-    assert "already at schema revision 0001" in again.output
+    assert "already at schema revision 0002" in again.output
 
     _ban(db, repo_root)
     shown = runner.invoke(app, ["strikes", "status", "acct-9", "--db", db])

@@ -72,9 +72,11 @@ def test_violations_escalate_to_a_ban_and_an_appeal_lifts_it(service: StrikeServ
     assert appeal.status is AppealStatus.PENDING
     clock.advance(days=2)
     resolution = service.decide_appeal(appeal.id, AppealOutcome.OVERTURN, moderator="mod-2", note="quote")
+    # Three bullying strikes remain, one from the ban: the near-ban notice comes too (issue #11, item 6).
     assert [n.kind for n in resolution.notifications] == [
         NotificationKind.STRIKE_OVERTURNED,
         NotificationKind.BAN_LIFTED,
+        NotificationKind.NEAR_BAN,
     ]
     assert not resolution.state.banned
     assert not service.account_status("acct").banned
@@ -87,7 +89,9 @@ def test_recording_is_idempotent(service: StrikeService) -> None:
     again = service.record_violation(moderator_event("m1"))
     assert again.kind is DecisionKind.DUPLICATE
     assert again.violation_id == first.violation_id
-    assert again.notifications == ()
+    # A retry gets the stored decision's notifications back, not an empty list (issue #11, item 5).
+    assert again.original is DecisionKind.WARNING
+    assert again.notifications == first.notifications != ()
     assert len(service.account_status("acct").records) == 1
 
 
