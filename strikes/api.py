@@ -20,13 +20,16 @@ Wiring into an app::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import math
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from strikes.domain import MAX_ACCOUNT_ID, EventSource, ViolationEvent
 from strikes.errors import ConflictError, InvalidEventError, NotFoundError, StorageError
@@ -53,12 +56,40 @@ from strikes.schemas import (
     ReportResolutionIn,
     ResolutionOut,
     ReviewOut,
+    Text,
     ViolationIn,
 )
 from strikes.service import StrikeService
 from strikes.settings import StrikeSettings, get_strike_settings
 
-router = APIRouter(prefix="/v1", tags=["strikes"])
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+class _JsonSafeRoute(APIRoute):
+    """Validation errors echo the offending input; NaN or Infinity there would break the 422 itself."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = [{**e, "input": _json_safe(e.get("input"))} for e in exc.errors()]
+                raise RequestValidationError(errors) from None
+
+        return route
+
+
+router = APIRouter(prefix="/v1", tags=["strikes"], route_class=_JsonSafeRoute)
 
 _UNAVAILABLE = {503: {"description": "The strike database is unreachable, or the service is not started."}}
 #: Documented answers of the moderator-key check (see :func:`require_moderator`).
@@ -72,7 +103,7 @@ ACCOUNT_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 #: Strike and appeal ids are 64-bit database keys; larger ones are refused with 422, not sent to the database.
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A strike, appeal or report id.")]
-AccountId = Annotated[str, Path(min_length=1, max_length=MAX_ACCOUNT_ID, description="The account id.")]
+AccountId = Annotated[Text, Path(min_length=1, max_length=MAX_ACCOUNT_ID, description="The account id.")]
 _NOT_FOUND = {404: {"description": "No such strike, appeal, penalty or report."}}
 _CONFLICT = {
     409: {"description": "Already appealed or decided, the appeal window has closed, or not a review hold."}

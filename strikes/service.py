@@ -302,16 +302,15 @@ class StrikeService:
         now = self._write_time(self._now(), snap)
         if event.occurred_at is None:
             event = replace(event, occurred_at=now)
+        # The unique (account, content id, policy) constraint tells a repeat: no look-up first.
+        record = ledger.append_violation(event, now, self.policy.version)
+        if record is not None:
+            effects = apply(snap, record, self.policy, ledger)
+            ledger.write_effects(record, effects)
+            return decision_of(record.id, effects, summary(effects.snapshot, now, self.policy))
         existing = ledger.find_violation(event.content_id, event.policy)
-        if existing is None:
-            record = ledger.append_violation(event, now, self.policy.version)
-            if record is not None:
-                effects = apply(snap, record, self.policy, ledger)
-                ledger.write_effects(record, effects)
-                return decision_of(record.id, effects, summary(effects.snapshot, now, self.policy))
-            existing = ledger.find_violation(event.content_id, event.policy)
-            if existing is None:  # pragma: no cover - the conflict names a row
-                raise ConflictError(f"content {event.content_id!r} conflicted with a row that cannot be read")
+        if existing is None:  # pragma: no cover - the conflict names a row
+            raise ConflictError(f"content {event.content_id!r} conflicted with a row that cannot be read")
         return self._stored_decision(ledger, existing, snap, now)
 
     def _stored_decision(

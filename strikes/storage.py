@@ -366,7 +366,9 @@ def _make_engine(url: URL) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # hide_parameters: a database error must not copy appeal reasons or report details into logs.
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # No pre-ping (a round trip per transaction): a connection the server dropped fails one request
+    # with 503 and is discarded by the pool, so the retry gets a fresh one.
+    return create_engine(url, hide_parameters=True)
 
 
 class AccountLedger:
@@ -709,12 +711,15 @@ class Transaction:
         """The account's locked ledger (locked now if it was not among those locked up front)."""
         if account_id not in self._ledgers:
             conn = self._conn
-            conn.execute(
-                _insert_for(conn.dialect)(_ACCOUNTS)
-                .values(account_id=account_id, created_at=datetime.now(UTC), last_seq=0)
-                .on_conflict_do_nothing(index_elements=["account_id"])
+            # One round trip: create the row or, if it exists, lock it (the no-op update takes the
+            # row lock on PostgreSQL; SQLite holds the database lock since BEGIN IMMEDIATE).
+            insert = _insert_for(conn.dialect)(_ACCOUNTS).values(
+                account_id=account_id, created_at=datetime.now(UTC), last_seq=0
             )
-            row = conn.execute(_LOCK_ACCOUNT, {"account_id": account_id}).one()
+            stmt = insert.on_conflict_do_update(
+                index_elements=["account_id"], set_={"last_seq": _ACCOUNTS.c.last_seq}
+            ).returning(_ACCOUNTS.c.last_seq, _ACCOUNTS.c.snapshot)
+            row = conn.execute(stmt).one()
             self._ledgers[account_id] = AccountLedger(conn, account_id, row.last_seq, row.snapshot)
         return self._ledgers[account_id]
 
@@ -758,11 +763,6 @@ _SELECT_VIOLATIONS = select(_VIOLATIONS).where(_VIOLATIONS.c.account_id == bindp
 _SELECT_APPEALS = select(_APPEALS).where(_APPEALS.c.account_id == bindparam("account_id"))
 _SELECT_DECISIONS = select(_DECISIONS).where(_DECISIONS.c.account_id == bindparam("account_id"))
 _SELECT_ACTIONS = select(_ACTIONS).where(_ACTIONS.c.account_id == bindparam("account_id"))
-_LOCK_ACCOUNT = (
-    select(_ACCOUNTS.c.last_seq, _ACCOUNTS.c.snapshot)
-    .where(_ACCOUNTS.c.account_id == bindparam("account_id"))
-    .with_for_update()
-)
 #: EXISTS (an overturning decision on an appeal of ...): add ``.where(_APPEALS.c.violation_id == ...)``.
 _OVERTURNED = (
     exists()

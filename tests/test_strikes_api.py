@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,3 +341,181 @@ def test_out_of_range_ids_are_422(client: TestClient, record_id: str) -> None:
     assert appeal.status_code == 422, appeal.text
     decision = client.post(f"/v1/appeals/{record_id}/decision", json={"outcome": "uphold"}, headers=MODERATOR)
     assert decision.status_code == 422, decision.text
+
+
+# --- Issue #11: identity, hardening, reports -------------------------------------------------------
+
+
+def _strike(client: TestClient, content: str = "m1", account: str = "acct-42") -> int:
+    body = violation(content, account_id=account)
+    return client.post("/v1/violations", json=body, headers=MODERATOR).json()["strike_id"]
+
+
+def test_only_the_account_itself_can_appeal_or_read(client: TestClient) -> None:
+    # Item 3: an anonymous "spam" appeal used to use up the owner's only appeal.
+    strike = _strike(client)
+    anonymous = client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "spam"})
+    assert anonymous.status_code == 401
+    forged = {
+        "Authorization": "Bearer "
+        + sign_account_token("not-the-secret-0123456789abcdef0123", "acct-42", T0 + timedelta(days=99))
+    }
+    assert (
+        client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "spam"}, headers=forged).status_code
+        == 401
+    )
+    expired = as_account("acct-42", expires=T0)
+    assert (
+        client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "x"}, headers=expired).status_code == 401
+    )
+    other = as_account("attacker")
+    stolen = client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "spam"}, headers=other)
+    assert (stolen.status_code, stolen.json()["detail"]) == (404, f"strike {strike} not found")
+    assert (
+        client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "mine"}, headers=ACCOUNT).status_code
+        == 201
+    )
+    assert client.get("/v1/accounts/acct-42", headers=other).status_code == 403
+    assert client.get("/v1/accounts/acct-42/notifications", headers=other).status_code == 403
+
+
+def test_moderators_are_named_by_their_key_and_classifier_keys_cannot_decide(client: TestClient) -> None:
+    strike = _strike(client)
+    appeal = client.post(f"/v1/strikes/{strike}/appeal", json={"reason": "x"}, headers=ACCOUNT).json()["id"]
+    spoofed = client.post(
+        f"/v1/appeals/{appeal}/decision", json={"outcome": "overturn", "moderator": "boss"}, headers=MODERATOR
+    )
+    assert spoofed.status_code == 422  # the moderator comes from the credential, not the body
+    by_classifier = client.post(
+        f"/v1/appeals/{appeal}/decision", json={"outcome": "overturn"}, headers={"X-API-Key": CLASSIFIER_KEY}
+    )
+    assert by_classifier.status_code == 403
+    assert "classifier key cannot call moderator endpoints" in by_classifier.json()["detail"]
+
+
+def test_history_is_paginated(client: TestClient, clock: Clock) -> None:
+    for i in range(5):
+        client.post("/v1/violations", json=violation(f"p{i}", "pity_bait", hours=i), headers=MODERATOR)
+    first = client.get("/v1/accounts/acct-42", params={"limit": 2}, headers=ACCOUNT).json()
+    assert (len(first["history"]), first["history_total"]) == (2, 5)
+    second = client.get(
+        "/v1/accounts/acct-42",
+        params={"limit": 2, "history_after": first["next_history_after"]},
+        headers=ACCOUNT,
+    ).json()
+    assert [s["id"] for s in second["history"]] == [
+        first["history"][-1]["id"] + 1,
+        first["history"][-1]["id"] + 2,
+    ]
+
+
+BAD_TEXT = "a\u0000b"
+V = "/v1/violations"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        pytest.param("post", V, violation("m1", account_id=BAD_TEXT), "account_id", id="account"),
+        pytest.param("post", V, violation(BAD_TEXT), "content_id", id="content"),
+        pytest.param("post", V, violation("m1", evidence={BAD_TEXT: 0.5}), "evidence", id="ev-key"),
+        pytest.param("post", "/v1/strikes/1/appeal", {"reason": BAD_TEXT}, "reason", id="reason"),
+        pytest.param(
+            "post", "/v1/appeals/1/decision", {"outcome": "uphold", "note": BAD_TEXT}, "note", id="note"
+        ),
+        pytest.param(
+            "post", "/v1/accounts/a/penalties/1/action", {"action": "reverse_penalty", "reason": BAD_TEXT},
+            "reason", id="action-reason",
+        ),
+        pytest.param(
+            "post", "/v1/reports", {"target_account_id": BAD_TEXT, "policy": "bullying", "feature": "live"},
+            "target_account_id", id="report-target",
+        ),
+        pytest.param(
+            "post", "/v1/reports",
+            {"target_account_id": "b", "policy": "bullying", "feature": "live", "details": BAD_TEXT},
+            "details", id="report-details",
+        ),
+        pytest.param(
+            "post", "/v1/reports",
+            {"target_account_id": "b", "policy": "bullying", "feature": "live", "content_id": BAD_TEXT},
+            "content_id", id="report-content",
+        ),
+        pytest.param(
+            "post", "/v1/reports/1/resolution", {"outcome": "dismissed", "note": BAD_TEXT}, "note", id="res"
+        ),
+        pytest.param("get", "/v1/moderation/accounts/a%00b", None, "account_id", id="path"),
+        pytest.param(
+            "post", V, violation("m1", occurred_at="0001-01-01T00:00:00+14:00"), "occurred_at", id="overflow"
+        ),
+        pytest.param(
+            "get", "/v1/moderation/accounts/a?as_of=0001-01-01T00:00:00%2B14:00", None, "as_of", id="as-of"
+        ),
+    ],
+)  # fmt: skip
+def test_unstorable_input_is_422_naming_the_field(
+    any_client: TestClient, method: str, path: str, body: dict | None, field: str
+) -> None:
+    # Item 9: NUL bytes reached PostgreSQL (500); year 1 at +14:00 overflowed on both backends.
+    response = any_client.request(method.upper(), path, json=body, headers={**MODERATOR, **ACCOUNT})
+    assert response.status_code == 422, response.text
+    assert field in response.text
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_evidence_is_422(any_client: TestClient, number: str) -> None:
+    raw = json.dumps(violation("m1")).replace("0.97", number)
+    response = any_client.post(
+        "/v1/violations", content=raw, headers={**MODERATOR, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "finite" in response.text
+
+
+def test_too_old_violations_are_422(client: TestClient, clock: Clock) -> None:
+    old = violation("m1", occurred_at=(clock.now - timedelta(days=366)).isoformat())
+    response = client.post("/v1/violations", json=old, headers=MODERATOR)
+    assert response.status_code == 422
+    assert "more than 365 days ago" in response.text
+
+
+def test_database_errors_do_not_log_parameters(any_client: TestClient) -> None:
+    # Item 9: SQLAlchemy's "[parameters: ...]" copied appeal reasons (names, phone numbers) into logs.
+    from sqlalchemy.exc import IntegrityError
+
+    from strikes.storage import AppealRow
+
+    store = any_client.app.state.strike_service.store
+    with pytest.raises(IntegrityError) as caught, store.engine.begin() as conn:
+        conn.execute(
+            AppealRow.__table__.insert().values(
+                account_id="nobody", seq=1, violation_id=999, filed_at=T0, reason="call me at +62 812 555"
+            )
+        )
+    assert "+62 812 555" not in str(caught.value)
+
+
+def test_reports_from_filing_to_outcome(any_client: TestClient) -> None:
+    # Item 10: accounts report content; moderators resolve; the reporter sees the outcome.
+    reporter = as_account("reporter-1")
+    body = {"target_account_id": "acct-42", "content_id": "c9", "policy": "bullying", "feature": "comment"}
+    filed = any_client.post("/v1/reports", json={**body, "details": "hinaan"}, headers=reporter)
+    assert filed.status_code == 201, filed.text
+    assert any_client.post("/v1/reports", json=body).status_code == 401
+    (queued,) = any_client.get("/v1/moderation/reports", headers=MODERATOR).json()
+    assert queued["reporter_id"] == "reporter-1"
+    resolved = any_client.post(
+        f"/v1/reports/{queued['id']}/resolution", json={"outcome": "actioned"}, headers=MODERATOR
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["enforcement"]["decision"] == "warning"
+    mine = any_client.get("/v1/reports", headers=reporter).json()
+    assert [(r["id"], r["status"]) for r in mine] == [(queued["id"], "actioned")]
+    status = any_client.get("/v1/accounts/reporter-1", headers=reporter).json()
+    assert [r["status"] for r in status["reports"]] == ["actioned"]
+    notes = any_client.get("/v1/accounts/reporter-1/notifications", headers=reporter).json()["items"]
+    assert [n["kind"] for n in notes] == ["report_resolved"]
+    again = any_client.post(
+        f"/v1/reports/{queued['id']}/resolution", json={"outcome": "dismissed"}, headers=MODERATOR
+    )
+    assert again.status_code == 409

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from strikes.domain import EventSource, Feature, Policy, ViolationEvent
@@ -101,3 +102,24 @@ def test_check_policy(repo_root: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["strikes", "check-policy", str(bad)])
     assert isinstance(result.exception, ConfigError)
     assert "policies: missing bullying" in str(result.exception)
+
+
+def test_verify_replays_every_account(db: str, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo_root)
+    assert runner.invoke(app, ["strikes", "migrate", "--db", db]).exit_code == 0
+    _ban(db, repo_root)
+    good = runner.invoke(app, ["strikes", "verify", "--db", db])
+    assert good.exit_code == 0, good.output
+    assert "1 accounts verified" in good.output
+    # Tamper with the snapshot: verify names the account and fails.
+    store = StrikeStore(db)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE strike_accounts SET snapshot = json_set(snapshot, '$.warning_id', 999)")
+            )
+    finally:
+        store.close()
+    bad = runner.invoke(app, ["strikes", "verify", "--db", db])
+    assert bad.exit_code == 1
+    assert "acct-9: snapshot differs from the full replay" in bad.output
