@@ -8,7 +8,7 @@ and a :class:`~strikes.service.StrikeService`; the route only validates, classif
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -33,7 +33,7 @@ from inference.schemas import (
     RequestLimits,
     build_request_model,
 )
-from strikes.api import MODERATOR_RESPONSES, Moderator, Service, _domain_errors
+from strikes.api import MODERATOR_RESPONSES, ClassifierName, Service, _domain_errors
 from strikes.schemas import DecisionOut
 from strikes.service import StrikeService, classifier_violation
 
@@ -64,36 +64,44 @@ def enforce_removals(
     model_name: str,
     now: datetime | None = None,
 ) -> list[DecisionOut | None]:
-    """Record a classifier violation for every item whose action is ``remove``.
+    """Record a classifier violation for every item whose action is ``remove``, atomically.
+
+    Every event is built and checked before anything is written, and the whole batch is recorded in
+    one transaction: an invalid item leaves the ledger untouched, and a retried batch gets back the
+    stored decisions and notifications of the first attempt.
 
     Args:
         items: The request's items (each with an ``author_id``).
         results: The classifier's results, one per item, in the same order.
-        service: The strike service; every removal is one idempotent transaction.
+        service: The strike service.
         remove_band: The score at or above which a flagged label removes content.
         model_name: Recorded as the actor of the violations.
-        now: Default ``occurred_at`` for items that do not carry one.
+        now: Default ``occurred_at`` for items that do not carry one (None: when recorded).
 
     Returns:
         The strike decision per item, ``None`` for items that were not removed.
     """
-    now = now or datetime.now(UTC)
-    decisions: list[DecisionOut | None] = []
-    for item, result in zip(items, results, strict=True):
+    events = []
+    positions = []
+    for index, (item, result) in enumerate(zip(items, results, strict=True)):
         if result.action is not Action.REMOVE:
-            decisions.append(None)
             continue
-        event = classifier_violation(
-            account_id=item.author_id or "",
-            content_id=item.id,
-            surface=item.surface,
-            labels=removal_labels(result, remove_band),
-            scores={label.value: score for label, score in result.scores.items()},
-            occurred_at=item.occurred_at or now,
-            policy=service.policy,
-            model=model_name,
+        events.append(
+            classifier_violation(
+                account_id=item.author_id or "",
+                content_id=item.id,
+                surface=item.surface,
+                labels=removal_labels(result, remove_band),
+                scores={label.value: score for label, score in result.scores.items()},
+                occurred_at=item.occurred_at or now,
+                policy=service.policy,
+                model=model_name,
+            )
         )
-        decisions.append(DecisionOut.of(service.record_violation(event)))
+        positions.append(index)
+    decisions: list[DecisionOut | None] = [None] * len(items)
+    for index, decision in zip(positions, service.record_violations(events), strict=True):
+        decisions[index] = DecisionOut.of(decision)
     return decisions
 
 
@@ -106,7 +114,7 @@ def build_moderate_router(limits: RequestLimits) -> APIRouter:
         "/moderate",
         response_model=ModerateResponse,
         responses={**_ERROR_RESPONSES, **MODERATOR_RESPONSES},
-        dependencies=[Depends(require_json), Moderator],
+        dependencies=[Depends(require_json)],
         summary="Classify a batch and enforce the `remove` decisions (strikes, restrictions, bans)",
     )
     async def moderate(
@@ -115,12 +123,15 @@ def build_moderate_router(limits: RequestLimits) -> APIRouter:
         serving: ServingDep,
         metrics: MetricsDep,
         service: Service,
+        classifier: ClassifierName,
     ) -> ModerateResponse:
         """Like `/v1/classify`, then every item whose action is `remove` is recorded as a classifier
         violation against its `author_id`; the strike decision comes back in `enforcement`.
 
-        Needs a moderator API key (`X-API-Key`): this call changes account state. Every item needs
-        an `author_id`. Re-sending an item (same author, id and policy) strikes nothing twice.
+        Needs a classifier API key (`X-API-Key`, one of `TEGUR_CLASSIFIER_API_KEYS`): this call changes
+        account state. Every item needs an `author_id`. The batch's enforcement is one transaction:
+        all of it or nothing. Re-sending an item (same author, id and policy) strikes nothing twice
+        and returns the stored decision with its notifications.
         """
         await _check_authors(body)
         classified = await _classify(body, request, serving, metrics)
@@ -131,7 +142,7 @@ def build_moderate_router(limits: RequestLimits) -> APIRouter:
                 classified.results,
                 service=service,
                 remove_band=serving.bands.remove,
-                model_name=f"{serving.model_info.name}@{serving.model_info.version}",
+                model_name=f"{serving.model_info.name}@{serving.model_info.version} via {classifier}"[:128],
             )
         results = [
             ModeratedItem(**result.model_dump(), enforcement=decision)

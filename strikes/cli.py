@@ -1,4 +1,4 @@
-"""Command-line commands of the ``strikes`` package: ``tegur strikes migrate|status|check-policy``."""
+"""Command-line commands of the ``strikes`` package: ``tegur strikes migrate|status|verify|check-policy``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 strikes_app = typer.Typer(
     name="strikes",
-    help="The strike engine: database migrations, account status, policy checks.",
+    help="The strike engine: database migrations, account status, ledger verification, policy checks.",
     no_args_is_help=True,
 )
 
@@ -157,6 +157,33 @@ def _print_status(view: AccountStatusOut) -> None:
                 p.rule.message,
             )
         console.print(penalties)
+
+
+@strikes_app.command()
+def verify(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    policy: Path | None = typer.Option(None, "--policy", help=_POLICY_HELP),
+) -> None:
+    """Replay every account's ledger and compare with its stored snapshot, decisions and notices."""
+    from strikes.policy import load_strike_policy
+    from strikes.service import StrikeService
+    from strikes.settings import load_strike_settings
+    from strikes.storage import StrikeStore
+
+    _quiet_alembic()
+    settings = load_strike_settings()
+    store = StrikeStore(db or settings.database_url)
+    try:
+        store.ensure_schema(migrate=False)
+        checked, problems = StrikeService(store, load_strike_policy(policy or settings.policy_path)).verify()
+    finally:
+        store.close()
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} differences in {checked} accounts", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{store.display_url}: {checked} accounts verified; every snapshot matches its full replay")
 
 
 @strikes_app.command("check-policy")

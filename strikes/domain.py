@@ -13,9 +13,10 @@ Account state (:class:`AccountState`) and decisions (:class:`Decision`) are deri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -31,7 +32,8 @@ class Policy(StrEnum):
     PITY_BAIT = Label.PITY_BAIT.value
     OFF_PLATFORM_REDIRECTION = Label.OFF_PLATFORM_REDIRECTION.value
     CHILD_SEXUAL_EXPLOITATION = "child_sexual_exploitation"
-    VIOLENT_THREAT = "violent_threat"
+    VIOLENT_THREAT = "violent_threat"  # violent threats and the promotion of violence
+    REAL_WORLD_VIOLENCE = "real_world_violence"  # depictions of real-world violence or torture
 
 
 class Feature(StrEnum):
@@ -89,6 +91,7 @@ class DecisionKind(StrEnum):
     WARNING = "warning"  # the account's first violation: recorded, does not count
     STRIKE = "strike"
     RESTRICTION = "restriction"
+    BAN_HELD_FOR_REVIEW = "ban_held_for_review"  # an automated ban waiting for a moderator
     PERMANENT_BAN = "permanent_ban"
 
     @property
@@ -133,12 +136,39 @@ class Rule(StrEnum):
 class PenaltyKind(StrEnum):
     RESTRICTION = "restriction"
     PERMANENT_BAN = "permanent_ban"
+    #: A ban that only classifier strikes triggered, under ``automated_bans: hold_for_review``: every
+    #: feature is restricted until a moderator confirms (a ban follows) or rejects it.
+    REVIEW_HOLD = "review_hold"
 
 
 class PenaltyStatus(StrEnum):
     ACTIVE = "active"
     ENDED = "ended"  # a restriction that ran its course
-    LIFTED = "lifted"  # a strike it depended on was overturned
+    LIFTED = "lifted"  # an explicit, recorded reversal ended it (see LiftCause)
+
+
+class LiftCause(StrEnum):
+    """Why a penalty was lifted. Every lift is a recorded, notified event; nothing else lifts."""
+
+    APPEAL_OVERTURNED = "appeal_overturned"  # a strike it depended on was overturned on appeal
+    MODERATOR_REVERSAL = "moderator_reversal"  # a moderator reversed it, with a reason
+    REVIEW_CONFIRMED = "review_confirmed"  # a review hold that a moderator turned into a ban
+    REVIEW_REJECTED = "review_rejected"  # a review hold that a moderator rejected
+
+
+class ActionKind(StrEnum):
+    """A moderator's action on a penalty (besides appeal decisions)."""
+
+    REVERSE_PENALTY = "reverse_penalty"  # lift a restriction, ban or hold, with a reason
+    CONFIRM_BAN = "confirm_ban"  # turn an automated ban's review hold into a permanent ban
+    REJECT_BAN = "reject_ban"  # reject an automated ban: the hold is lifted
+
+
+class AutomatedBans(StrEnum):
+    """What happens when only classifier strikes (no human) would ban an account."""
+
+    HOLD_FOR_REVIEW = "hold_for_review"
+    ENFORCE = "enforce"
 
 
 class AppealOutcome(StrEnum):
@@ -172,6 +202,9 @@ class NotificationKind(StrEnum):
     STRIKE_OVERTURNED = "strike_overturned"
     RESTRICTION_LIFTED = "restriction_lifted"
     BAN_LIFTED = "ban_lifted"
+    BAN_HELD_FOR_REVIEW = "ban_held_for_review"
+    PENALTY_KEPT = "penalty_kept"  # an overturn left enough strikes for the penalty to stand
+    REPORT_RESOLVED = "report_resolved"
 
 
 def require_aware(value: datetime, name: str) -> None:
@@ -179,6 +212,23 @@ def require_aware(value: datetime, name: str) -> None:
         raise InvalidEventError(
             f"{name} must be a timezone-aware datetime, got {value!r}; e.g. 2024-05-01T12:00:00+00:00"
         )
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidEventError(
+            f"{name} {value.isoformat()} is out of range once converted to UTC; send a real date"
+        ) from None
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (NUL bytes, lone surrogates), or None."""
+    if "\x00" in value:
+        return "contains a NUL byte (\\u0000), which the database cannot store; remove it"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate); send UTF-8 text"
+    return None
 
 
 def require_text(value: object, name: str, max_length: int) -> None:
@@ -186,6 +236,9 @@ def require_text(value: object, name: str, max_length: int) -> None:
         raise InvalidEventError(f"{name} must be a non-empty string, got {value!r}")
     if len(value) > max_length:
         raise InvalidEventError(f"{name} is {len(value)} characters long; the limit is {max_length}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidEventError(f"{name} {problem}")
 
 
 #: Column widths shared by the validation here and the database schema.
@@ -204,6 +257,7 @@ class ViolationEvent:
         feature: Where it happened (``comment`` or ``live``).
         content_id: The offending content; one content id never strikes twice.
         occurred_at: When the violation happened (timezone-aware); strikes expire from this time.
+            None: when it is recorded (the service fills it in under the account's lock).
         source: ``classifier`` or ``moderator``.
         evidence: Classifier scores by label name (or a moderator's own), kept for audit.
         actor: The moderator id or the model name that reported it.
@@ -213,7 +267,7 @@ class ViolationEvent:
     policy: Policy
     feature: Feature
     content_id: str
-    occurred_at: datetime
+    occurred_at: datetime | None
     source: EventSource
     evidence: Mapping[str, float] = field(default_factory=dict)
     actor: str | None = None
@@ -221,7 +275,8 @@ class ViolationEvent:
     def __post_init__(self) -> None:
         require_text(self.account_id, "account_id", MAX_ACCOUNT_ID)
         require_text(self.content_id, "content_id", MAX_CONTENT_ID)
-        require_aware(self.occurred_at, "occurred_at")
+        if self.occurred_at is not None:
+            require_aware(self.occurred_at, "occurred_at")
         if self.actor is not None:
             require_text(self.actor, "actor", MAX_ACTOR)
         # Coerce once so callers may pass plain strings from JSON.
@@ -235,16 +290,26 @@ class ViolationEvent:
         for key, score in self.evidence.items():
             if not isinstance(key, str) or isinstance(score, bool) or not isinstance(score, (int, float)):
                 raise InvalidEventError(f"evidence must map names to numbers, got {key!r}: {score!r}")
+            if not math.isfinite(score):
+                raise InvalidEventError(f"evidence[{key!r}] is {score!r}; scores must be finite numbers")
+            if (problem := text_problem(key)) is not None:
+                raise InvalidEventError(f"evidence key {key!r} {problem}")
 
 
 @dataclass(frozen=True, slots=True)
 class ViolationRecord:
-    """Ledger entry: a violation was recorded with id ``id`` at ledger position ``seq``."""
+    """Ledger entry: a violation was recorded with id ``id`` at ledger position ``seq``.
+
+    ``recorded_at`` is when the system learnt of it: penalties are decided then (never back-dated),
+    while the strike's expiry runs from ``event.occurred_at``. ``policy_version`` names the policy
+    that decided it (None: the policy the replay is given).
+    """
 
     id: int
     seq: int
     event: ViolationEvent
     recorded_at: datetime
+    policy_version: str | None = None
 
     @property
     def account_id(self) -> str:
@@ -252,7 +317,7 @@ class ViolationRecord:
 
     @property
     def occurred_at(self) -> datetime:
-        return self.event.occurred_at
+        return self.event.occurred_at  # type: ignore[return-value]  # recorded events have a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +343,33 @@ class AppealDecided:
     occurred_at: datetime
     moderator: str
     note: str | None = None
+    policy_version: str | None = None
 
 
-LedgerEntry = ViolationRecord | AppealFiled | AppealDecided
+@dataclass(frozen=True, slots=True)
+class ModeratorAction:
+    """Ledger entry: a moderator acted on the account's penalty number ``penalty_no``.
+
+    Reversals need a reason; confirming or rejecting an automated ban's review hold may carry one.
+    """
+
+    id: int
+    seq: int
+    account_id: str
+    kind: ActionKind
+    penalty_no: int
+    occurred_at: datetime
+    moderator: str
+    reason: str | None = None
+    policy_version: str | None = None
+
+
+LedgerEntry = ViolationRecord | AppealFiled | AppealDecided | ModeratorAction
+
+
+def entry_time(entry: LedgerEntry) -> datetime:
+    """When the system recorded ``entry`` (for violations, not when the violation happened)."""
+    return entry.recorded_at if isinstance(entry, ViolationRecord) else entry.occurred_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,6 +453,8 @@ class StrikeView:
     rule: RuleHit
     appeal: AppealView | None = None
     overturned_at: datetime | None = None
+    recorded_at: datetime | None = None
+    policy_version: str | None = None
 
     @property
     def counts(self) -> bool:
@@ -373,7 +464,18 @@ class StrikeView:
 
 @dataclass(frozen=True, slots=True)
 class Penalty:
-    """A restriction (with an end) or a permanent ban (without one), and what triggered it."""
+    """An issued decision: a restriction (with an end), a permanent ban or a review hold.
+
+    Once issued it is a fact: later events never remove or back-date it; only a recorded lift
+    (``lifted_at``, ``lift_cause``) ends it early.
+
+    Attributes:
+        no: The account's penalty number, 1, 2, ... in issue order (its identity).
+        basis: The violation ids whose strikes it rests on; an overturn of one of them re-checks it.
+        automated: True when no human was involved: every strike in ``basis`` came from the classifier.
+        policy_version: The version of the strike policy that issued it.
+        lifted_by: The appeal id (appeal overturned) or moderator action id that lifted it.
+    """
 
     kind: PenaltyKind
     starts_at: datetime
@@ -383,12 +485,20 @@ class Penalty:
     ends_at: datetime | None = None  # restrictions only
     step: int | None = None  # restrictions only: 1-based rung of the feature's ladder
     lifted_at: datetime | None = None
-    lifted_by_appeal: int | None = None
+    lift_cause: LiftCause | None = None
+    lifted_by: int | None = None
+    no: int = 0
+    basis: tuple[int, ...] = ()
+    automated: bool = False
+    policy_version: str = ""
+    reviewed_by: str | None = None  # the moderator who confirmed an automated ban
 
     @property
-    def key(self) -> tuple[PenaltyKind, Feature | None, int, int | None]:
-        """Identity across replays: what was imposed, where, by which violation."""
-        return (self.kind, self.feature, self.triggered_by, self.step)
+    def lifted_by_appeal(self) -> int | None:
+        return self.lifted_by if self.lift_cause is LiftCause.APPEAL_OVERTURNED else None
+
+    def in_force_at(self, at: datetime) -> bool:
+        return self.starts_at <= at and self.status_at(at) is PenaltyStatus.ACTIVE
 
     def status_at(self, as_of: datetime) -> PenaltyStatus:
         if self.lifted_at is not None and self.lifted_at <= as_of:
@@ -423,6 +533,9 @@ class Notification:
     account_id: str
     message: str
     violation_id: int | None = None
+    penalty_no: int | None = None
+    at: datetime | None = None  # when it was issued (the ledger entry's recording time)
+    seq: int | None = None  # the ledger entry that caused it
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +558,19 @@ class AccountState:
     penalties: tuple[Penalty, ...]
     distances: tuple[ThresholdDistance, ...]
     appeals: tuple[AppealView, ...]
+    known_at: datetime | None = None
+    notifications: tuple[Notification, ...] = ()
+
+    @property
+    def review_hold(self) -> Penalty | None:
+        """An automated ban's review hold in force at ``as_of`` (every feature restricted), if any."""
+        for penalty in self.penalties:
+            if (
+                penalty.kind is PenaltyKind.REVIEW_HOLD
+                and penalty.status_at(self.as_of) is PenaltyStatus.ACTIVE
+            ):
+                return penalty
+        return None
 
     @property
     def active_strikes(self) -> tuple[StrikeView, ...]:
@@ -491,8 +617,9 @@ class Decision:
         rule: The rule behind ``kind``.
         violation_id: The record's id (the existing one for a duplicate).
         new_penalties: Restrictions or a ban that this violation imposed.
-        notifications: Messages for the account holder.
+        notifications: Messages for the account holder (for a duplicate: those the original sent).
         state: The account's state after the violation.
+        original: For a duplicate, the kind of the original decision.
     """
 
     kind: DecisionKind
@@ -501,6 +628,7 @@ class Decision:
     new_penalties: tuple[Penalty, ...]
     notifications: tuple[Notification, ...]
     state: AccountState
+    original: DecisionKind | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -513,5 +641,17 @@ class AppealResolution:
 
     appeal: AppealView
     lifted_penalties: tuple[Penalty, ...]
+    notifications: tuple[Notification, ...]
+    state: AccountState
+    kept_penalties: tuple[Penalty, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What a moderator's action on a penalty did."""
+
+    action: ModeratorAction
+    lifted_penalties: tuple[Penalty, ...]
+    new_penalties: tuple[Penalty, ...]
     notifications: tuple[Notification, ...]
     state: AccountState

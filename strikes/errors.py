@@ -25,6 +25,14 @@ class AppealNotFoundError(NotFoundError):
     """No appeal has this id."""
 
 
+class PenaltyNotFoundError(NotFoundError):
+    """The account has no such penalty in force."""
+
+
+class ReportNotFoundError(NotFoundError):
+    """No report has this id."""
+
+
 class ConflictError(StrikeError):
     """The request contradicts the ledger: a second appeal of one strike, a second appeal decision."""
 
@@ -39,3 +47,11 @@ class AppealAlreadyDecidedError(ConflictError):
 
 class StorageError(StrikeError):
     """The database is unreachable, unmigrated or holds rows this code cannot read."""
+
+
+class AppealWindowClosedError(ConflictError):
+    """The strike was recorded longer ago than the policy's appeal window."""
+
+
+class ForbiddenError(StrikeError):
+    """The authenticated caller may not act on this account's records."""

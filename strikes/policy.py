@@ -23,12 +23,13 @@ ban threshold).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, model_validator
 
-from strikes.domain import Feature, Policy, Severity
+from strikes.domain import AutomatedBans, Feature, Policy, Severity
 from tegur.errors import ConfigError
 from tegur.yaml_config import format_validation_error, read_yaml_mapping
 
@@ -93,12 +94,44 @@ class StrikePolicy(BaseModel):
     cumulative_threshold: PositiveInt = Field(
         description="Active strikes across every policy and feature that ban the account."
     )
+    automated_bans: AutomatedBans = Field(
+        default=AutomatedBans.HOLD_FOR_REVIEW,
+        description="A ban that only classifier strikes triggered: hold_for_review (restrict the account "
+        "until a moderator confirms or rejects the ban) or enforce (ban at once).",
+    )
+    appeal_window_days: PositiveInt = Field(
+        default=180,
+        description="Days after a strike is recorded that the account may appeal it (the EU DSA asks "
+        "for at least six months).",
+    )
+    max_event_age_days: PositiveInt = Field(
+        default=365, description="Oldest occurred_at accepted, in days before now; older is refused."
+    )
     policies: dict[Policy, PolicyRule] = Field(description="One entry per policy.")
     features: dict[Feature, FeatureRule] = Field(description="One entry per feature.")
+    _version: str = PrivateAttr(default="")
+
+    def model_post_init(self, _context: object) -> None:
+        # The content, not the name: renaming a file does not make a new policy.
+        body = self.model_dump_json(exclude={"name"}).encode()
+        self._version = hashlib.sha256(body).hexdigest()[:12]
+
+    @property
+    def version(self) -> str:
+        """A digest of the rules: every decision records the version that made it."""
+        return self._version
 
     @property
     def strike_ttl(self) -> timedelta:
         return timedelta(days=self.strike_ttl_days)
+
+    @property
+    def appeal_window(self) -> timedelta:
+        return timedelta(days=self.appeal_window_days)
+
+    @property
+    def max_event_age(self) -> timedelta:
+        return timedelta(days=self.max_event_age_days)
 
     def is_critical(self, policy: Policy) -> bool:
         return self.policies[policy].severity is Severity.CRITICAL

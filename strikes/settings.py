@@ -1,7 +1,9 @@
 """Settings of the strike service, read from ``TEGUR_*`` environment variables.
 
 ``TEGUR_DATABASE_URL``          ledger database (default ``sqlite:///strikes.db``)
-``TEGUR_MODERATOR_API_KEYS``    comma-separated keys accepted in ``X-API-Key`` by moderator endpoints
+``TEGUR_MODERATOR_API_KEYS``    comma-separated ``name=key`` pairs of human moderators (``X-API-Key``)
+``TEGUR_CLASSIFIER_API_KEYS``   comma-separated ``name=key`` pairs of the classifier (``/v1/moderate``)
+``TEGUR_ACCOUNT_TOKEN_SECRET``  the secret the platform signs account tokens with (see strikes.identity)
 ``TEGUR_POLICY_PATH``           strike policy YAML (default ``configs/strikes.yaml``)
 ``TEGUR_AUTO_MIGRATE``          upgrade the schema at start-up (default true)
 """
@@ -31,14 +33,25 @@ class StrikeSettings(BaseSettings):
     )
     moderator_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         default=(),
-        description="Keys accepted from moderators in the X-API-Key header; none disables those endpoints.",
+        description="name=key pairs of human moderators, accepted in the X-API-Key header; the name is "
+        "recorded as the deciding moderator. None disables moderator endpoints.",
+    )
+    classifier_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description="name=key pairs of the classifier service (POST /v1/moderate); kept apart from "
+        "moderator keys: they cannot decide appeals or act on penalties.",
+    )
+    account_token_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret the platform signs account tokens with (at least 32 characters); "
+        "unset disables the account-facing routes (status, appeals, reports, notifications).",
     )
     policy_path: Path = Field(
         default=Path("configs/strikes.yaml"), description="The strike policy YAML file."
     )
     auto_migrate: bool = Field(default=True, description="Upgrade the database schema at start-up.")
 
-    @field_validator("moderator_api_keys", mode="before")
+    @field_validator("moderator_api_keys", "classifier_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         # The environment holds "key1,key2"; code may pass a list directly.
@@ -49,14 +62,38 @@ class StrikeSettings(BaseSettings):
     @model_validator(mode="after")
     def _check_keys(self) -> StrikeSettings:
         # ConfigError passes through pydantic unwrapped: a ValueError would echo the key in the message.
-        for index, key in enumerate(self.moderator_api_keys):
-            if len(key.get_secret_value()) < MIN_KEY_LENGTH:
-                raise ConfigError(
-                    f"TEGUR_MODERATOR_API_KEYS: key #{index + 1} is shorter than {MIN_KEY_LENGTH} "
-                    "characters; use long random keys, e.g. from "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe())'`"
-                )
+        from strikes.identity import key_name
+
+        for variable, keys in (
+            ("TEGUR_MODERATOR_API_KEYS", self.moderator_api_keys),
+            ("TEGUR_CLASSIFIER_API_KEYS", self.classifier_api_keys),
+        ):
+            for index, entry in enumerate(keys):
+                if len(key_name(entry.get_secret_value())[1]) < MIN_KEY_LENGTH:
+                    raise ConfigError(
+                        f"{variable}: key #{index + 1} is shorter than {MIN_KEY_LENGTH} "
+                        "characters; use long random keys, e.g. from "
+                        "`python -c 'import secrets; print(secrets.token_urlsafe())'`"
+                    )
+        moderators = {e.get_secret_value() for e in self.moderator_api_keys}
+        classifiers = {e.get_secret_value() for e in self.classifier_api_keys}
+        if {key_name(e)[1] for e in moderators} & {key_name(e)[1] for e in classifiers}:
+            raise ConfigError(
+                "TEGUR_CLASSIFIER_API_KEYS and TEGUR_MODERATOR_API_KEYS share a key; give the classifier "
+                "service and human moderators separate keys"
+            )
+        secret = self.account_token_secret
+        if secret is not None and len(secret.get_secret_value()) < 2 * MIN_KEY_LENGTH:
+            raise ConfigError(
+                f"TEGUR_ACCOUNT_TOKEN_SECRET is shorter than {2 * MIN_KEY_LENGTH} characters; use a long "
+                "random secret shared with the platform"
+            )
         return self
+
+    def key_entries(self, which: str) -> tuple[str, ...]:
+        """The configured ``name=key`` entries of ``moderator`` or ``classifier`` keys."""
+        keys = self.moderator_api_keys if which == "moderator" else self.classifier_api_keys
+        return tuple(k.get_secret_value() for k in keys)
 
 
 def load_strike_settings(**overrides: object) -> StrikeSettings:

@@ -116,16 +116,19 @@ def reset_database(store: StrikeStore) -> None:
 
 
 def _ingest(
-    database_url: str, policy: StrikePolicy, events: Sequence[ViolationEvent], start_at: float
+    database_url: str, policy: StrikePolicy, events: Sequence[ViolationEvent], start_at: float, batch: int = 1
 ) -> tuple[list[tuple[str, int]], float]:
     from strikes.service import StrikeService
 
     service = StrikeService(StrikeStore(database_url), policy, clock=lambda: datetime.now(UTC))
     try:
         service.store.count_violations()  # connect first, so the timed part is ingestion only
+        service.store.save_policy(policy)
         time.sleep(max(0.0, start_at - time.time()))
-        kinds = [(d.kind.value, d.violation_id) for d in map(service.record_violation, events)]
-        return kinds, time.time()
+        decisions = []
+        for i in range(0, len(events), batch):
+            decisions += service.record_violations(events[i : i + batch])
+        return [(d.kind.value, d.violation_id) for d in decisions], time.time()
     finally:
         service.close()
 
@@ -157,6 +160,7 @@ def parallel_ingest(
     *,
     pool: Executor | None = None,
     lead_time_s: float = 0.5,
+    batch: int = 1,
 ) -> tuple[list[list[tuple[str, int]]], float]:
     """Ingest each batch concurrently, each writer with its own connections, all starting together.
 
@@ -167,6 +171,7 @@ def parallel_ingest(
         pool: Where the writers run, e.g. :func:`process_pool` for separate processes; by default
             one thread per batch.
         lead_time_s: The writers connect, then start at the same wall-clock instant this far ahead.
+        batch: Events per transaction (``StrikeService.record_violations``), as ``/v1/moderate`` sends.
 
     Returns:
         Per batch, the (decision kind, violation id) of each event; and the seconds from the common
@@ -176,7 +181,10 @@ def parallel_ingest(
     executor = pool if pool is not None else ThreadPoolExecutor(len(batches))
     try:
         start_at = time.time() + lead_time_s
-        futures = [executor.submit(_ingest, database_url, policy, list(batch), start_at) for batch in batches]
+        futures = [
+            executor.submit(_ingest, database_url, policy, list(events), start_at, batch)
+            for events in batches
+        ]
         done = [future.result(timeout=600) for future in futures]
     finally:
         if own_pool:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from strikes.domain import EventSource, Feature, Policy, ViolationEvent
@@ -14,6 +15,7 @@ from strikes.errors import InvalidEventError, StorageError
 from strikes.policy import load_strike_policy
 from strikes.service import StrikeService
 from strikes.storage import StrikeStore, sqlite_url
+from strikes.testing import Clock
 from tegur.cli import app
 from tegur.errors import ConfigError
 
@@ -27,9 +29,13 @@ def db(tmp_path: Path) -> str:
 
 
 def _ban(db: str, repo_root: Path) -> None:
-    service = StrikeService(StrikeStore(db), load_strike_policy(repo_root / "configs" / "strikes.yaml"))
+    clock = Clock(T0)
+    service = StrikeService(
+        StrikeStore(db), load_strike_policy(repo_root / "configs" / "strikes.yaml"), clock=clock
+    )
     try:
         for day in range(5):
+            clock.now = T0 + timedelta(days=day)
             service.record_violation(
                 ViolationEvent(
                     "acct-9",
@@ -48,9 +54,9 @@ def test_migrate_then_status(db: str, repo_root: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(repo_root)  # the default policy path is relative
     first = runner.invoke(app, ["strikes", "migrate", "--db", db])
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to schema revision 0001" in first.output
+    assert "upgraded from empty to schema revision 0002" in first.output
     again = runner.invoke(app, ["strikes", "migrate", "--db", db])
-    assert "already at schema revision 0001" in again.output
+    assert "already at schema revision 0002" in again.output
 
     _ban(db, repo_root)
     shown = runner.invoke(app, ["strikes", "status", "acct-9", "--db", db])
@@ -96,3 +102,24 @@ def test_check_policy(repo_root: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["strikes", "check-policy", str(bad)])
     assert isinstance(result.exception, ConfigError)
     assert "policies: missing bullying" in str(result.exception)
+
+
+def test_verify_replays_every_account(db: str, repo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo_root)
+    assert runner.invoke(app, ["strikes", "migrate", "--db", db]).exit_code == 0
+    _ban(db, repo_root)
+    good = runner.invoke(app, ["strikes", "verify", "--db", db])
+    assert good.exit_code == 0, good.output
+    assert "1 accounts verified" in good.output
+    # Tamper with the snapshot: verify names the account and fails.
+    store = StrikeStore(db)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE strike_accounts SET snapshot = json_set(snapshot, '$.warning_id', 999)")
+            )
+    finally:
+        store.close()
+    bad = runner.invoke(app, ["strikes", "verify", "--db", db])
+    assert bad.exit_code == 1
+    assert "acct-9: snapshot differs from the full replay" in bad.output

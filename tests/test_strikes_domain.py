@@ -31,7 +31,11 @@ def test_every_label_is_a_policy_with_the_same_value() -> None:
     for name in LABEL_NAMES:
         assert Policy(name).value == name
         assert policy_for_label(Label(name)) is Policy(name)
-    assert {p.value for p in Policy} - set(LABEL_NAMES) == {"child_sexual_exploitation", "violent_threat"}
+    assert {p.value for p in Policy} - set(LABEL_NAMES) == {
+        "child_sexual_exploitation",
+        "violent_threat",
+        "real_world_violence",
+    }
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ Ledgers are written in a small notation, one token per entry, in ledger order:
 * ``DAY:P:F[:CONTENT]`` a violation on day DAY (float days after T0) of policy P on feature F;
   P is one of B (bullying), S (sexual_solicitation), P (pity_bait), R (off_platform_redirection),
   X (violent_threat), C (child_sexual_exploitation); F is c (comment) or l (live). Violation ids
-  are 1, 2, ... in order; CONTENT defaults to a fresh id.
+  are 1, 2, ... in order; CONTENT defaults to a fresh id. A moderator reported it; ``P!`` means the
+  classifier did. ``DAY@REC`` is a violation that happened on day DAY, recorded on day REC (a late
+  report); otherwise it is recorded when it happened.
 * ``DAY:appeal:N`` the account appeals violation N (appeal ids are 1, 2, ... in order).
 * ``DAY:overturn:N`` / ``DAY:uphold:N`` a moderator decides appeal N.
 
@@ -18,6 +20,7 @@ the first violation is a warning.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,7 +46,7 @@ from strikes.domain import (
     ViolationEvent,
     ViolationRecord,
 )
-from strikes.engine import check_appealable, check_decidable, decide, evaluate, resolve_appeal
+from strikes.engine import check_appealable, check_decidable, decide, evaluate, replay, resolve_appeal
 from strikes.errors import (
     AppealAlreadyDecidedError,
     AppealAlreadyFiledError,
@@ -69,6 +72,7 @@ POLICY = StrikePolicy(
         Policy.PITY_BAIT: PolicyRule(severity=Severity.LOW, threshold=5),
         Policy.VIOLENT_THREAT: PolicyRule(severity=Severity.CRITICAL),
         Policy.CHILD_SEXUAL_EXPLOITATION: PolicyRule(severity=Severity.CRITICAL),
+        Policy.REAL_WORLD_VIOLENCE: PolicyRule(severity=Severity.CRITICAL),
     },
     features={
         Feature.COMMENT: FeatureRule(
@@ -120,10 +124,12 @@ class Ledger:
             return AppealDecided(int(arg), seq, ACCOUNT, OUTCOMES[kind], at(float(day)), "mod-1")
         self.violations += 1
         content = rest[0] if rest else f"content-{self.violations}"
+        occurred, _, recorded = day.partition("@")
+        source = EventSource.CLASSIFIER if kind.endswith("!") else EventSource.MODERATOR
         event = ViolationEvent(
-            ACCOUNT, POLICIES[kind], FEATURES[arg], content, at(float(day)), EventSource.CLASSIFIER
+            ACCOUNT, POLICIES[kind.rstrip("!")], FEATURES[arg], content, at(float(occurred)), source
         )
-        return ViolationRecord(self.violations, seq, event, at(float(day)))
+        return ViolationRecord(self.violations, seq, event, at(float(recorded or occurred)))
 
     def next(self, token: str) -> LedgerEntry:
         """The entry ``token`` would append, without appending it."""
@@ -177,8 +183,9 @@ DECISIONS = [
      "strike", "strike", {"strike_issued", "near_ban"}),
     ("one second before expiry it still counts", "0:P:c 1:B:c 2:B:l", f"{91 - ONE_SECOND}:B:c",
      "permanent_ban", "policy_threshold", {"strike_issued", "account_banned"}),
+    # A retry gets the original decision's notifications back (issue #11, item 5).
     ("the same event twice is a duplicate", "0:P:c:m1 1:B:c:m2", "2:B:c:m2", "duplicate", "duplicate_event",
-     set()),
+     {"strike_issued"}),
     ("struck content does not strike again under another policy", "0:P:c:m1 1:B:c:m2", "2:R:c:m2", "none",
      "same_content", set()),
     ("warned content does not strike again", "0:P:c:m1", "1:B:c:m1", "none", "same_content", set()),
@@ -249,14 +256,16 @@ def test_warnings_can_be_switched_off() -> None:
     assert decision.kind is DecisionKind.STRIKE
 
 
-def test_late_violation_is_placed_at_its_occurrence() -> None:
-    # Bullying strikes on days 10 and 20; a day-15 one recorded afterwards makes the day-20 strike
-    # the third within 90 days: that one triggered the ban.
+def test_late_violation_is_penalised_when_recorded() -> None:
+    # Rule changed by issue #11: bullying strikes on days 10 and 20; a day-15 one recorded on day 21
+    # is the third active strike then: the ban starts on day 21 (never back-dated), triggered by it.
     ledger = Ledger("0:P:c 10:B:c 20:B:l")
-    decision = decide(ledger.entries, ledger.next("15:B:l"), POLICY)
+    decision = decide(ledger.entries, ledger.next("15@21:B:l"), POLICY)
     assert decision.kind is DecisionKind.PERMANENT_BAN
     (ban,) = decision.new_penalties
-    assert (ban.triggered_by, ban.starts_at) == (3, at(20))
+    assert (ban.triggered_by, ban.starts_at) == (4, at(21))
+    # Its strike still expires 90 days after the violation, not after the recording.
+    assert decision.state.record(4).expires_at == at(105)
 
 
 # (case, ledger, as_of day, banned, active strikes, restricted features)
@@ -363,10 +372,11 @@ def test_overturned_warning_passes_the_warning_on() -> None:
 @pytest.mark.parametrize(
     ("ledger", "decision", "notifications", "lifted"),
     [
+        # One strike from the ban again: the near-ban notice comes with the lift (issue #11, item 6).
         pytest.param(
             "0:P:c 1:B:c 2:B:l 3:B:l 4:appeal:4",
             "5:overturn:1",
-            ["strike_overturned", "ban_lifted"],
+            ["strike_overturned", "ban_lifted", "near_ban"],
             1,
             id="ban-lifted",
         ),
@@ -377,9 +387,10 @@ def test_overturned_warning_passes_the_warning_on() -> None:
             1,
             id="restriction-lifted",
         ),
-        # The 24-hour restriction was over by day 4: its basis goes, but nothing is lifted in effect.
+        # The 24-hour restriction was over by day 4: nothing is in force to lift (issue #11: every
+        # lift is a recorded, notified event, so an ended restriction is not "lifted").
         pytest.param(
-            "0:P:c 1:P:c 2:R:c 3:appeal:3", "4:overturn:1", ["strike_overturned"], 1, id="already-ended"
+            "0:P:c 1:P:c 2:R:c 3:appeal:3", "4:overturn:1", ["strike_overturned"], 0, id="already-ended"
         ),
         pytest.param("0:P:c 1:B:c 2:B:l 3:B:l 4:appeal:4", "5:uphold:1", ["appeal_upheld"], 0, id="upheld"),
     ],
@@ -436,7 +447,7 @@ def test_evaluate_rejects_mixed_accounts_and_naive_clocks() -> None:
         evaluate([*entries, ViolationRecord(2, 2, other, at(1))], POLICY, at(2))
     with pytest.raises(InvalidEventError, match="timezone-aware"):
         evaluate(entries, POLICY, datetime(2024, 1, 2))
-    with pytest.raises(InvalidEventError, match="overturns violation 5, which is not in this ledger"):
+    with pytest.raises(InvalidEventError, match="appeal 1 of unknown violation 5"):
         evaluate(Ledger("0:P:c 1:appeal:5 2:overturn:1").entries, POLICY, at(3))
 
 
@@ -479,9 +490,10 @@ def test_replay_invariants(
     for record in state.active_strikes:
         assert record.kind is RecordKind.STRIKE
         assert record.occurred_at <= at(as_of) < record.occurred_at + timedelta(days=90)
-    # Whatever an overturned strike triggered is lifted, never in force.
+    # No penalty in force rests on an overturned strike (it was lifted, or kept on other strikes).
     gone = {r.violation_id for r in state.records if r.status is StrikeStatus.OVERTURNED}
-    assert not any(p.triggered_by in gone for p in in_force)
+    folded = replay(ledger.entries, POLICY, account_id=ACCOUNT)
+    assert not any(set(p.basis) & gone for p in folded.snapshot.in_force if p.in_force_at(at(as_of)))
     assert (
         sum(r.kind is RecordKind.WARNING and r.status is not StrikeStatus.OVERTURNED for r in state.records)
         <= 1
@@ -495,3 +507,199 @@ def test_notifications_name_the_account_and_strike() -> None:
     assert near.account_id == ACCOUNT
     assert near.violation_id == 2
     assert "1 strike from a permanent ban" in near.message
+
+
+# --- Decisions are facts (issue #11) ---------------------------------------------------------------
+
+
+def _kinds(notes) -> list[str]:
+    return [n.kind.value for n in notes]
+
+
+def test_a_back_dated_event_never_removes_a_ban() -> None:
+    # Item 1: three bullying strikes ban (test policy); a pity_bait report on the same content, dated
+    # an hour before it but recorded after, used to reorder the replay and erase the ban.
+    ledger = Ledger("0:P:c 1:B:c:m1 2:B:c:m2 3:B:l:m3")
+    late = ledger.next("2.95@4:P:c:m3")
+    decision = decide(ledger.entries, late, POLICY)
+    assert decision.state.banned
+    (ban,) = [p for p in decision.state.penalties if p.kind is PenaltyKind.PERMANENT_BAN]
+    assert (ban.starts_at, ban.triggered_by, ban.lifted_at) == (at(3), 4, None)
+    assert decision.kind is DecisionKind.NONE  # the content already holds a strike
+
+
+def test_a_policy_edit_applies_forward_only() -> None:
+    # Item 1: raising the bullying threshold from 3 to 4 does not un-ban accounts banned under 3.
+    old = POLICY
+    new = POLICY.model_copy(
+        update={
+            "policies": {**POLICY.policies, Policy.BULLYING: PolicyRule(severity=Severity.HIGH, threshold=4)}
+        }
+    )
+    new = StrikePolicy.model_validate(new.model_dump())
+    assert new.version != old.version
+    entries = [replace(e, policy_version=old.version) for e in Ledger("0:P:c 1:B:c 2:B:c 3:B:l").entries]
+    state = evaluate(entries, new, at(5), policies={old.version: old})
+    assert state.banned
+    assert state.ban is not None and state.ban.policy_version == old.version
+    # A later account, under the new policy, needs four.
+    fresh = evaluate(Ledger("0:P:c 1:B:c 2:B:c 3:B:l").entries, new, at(5), account_id=ACCOUNT)
+    assert not fresh.banned
+
+
+def test_an_overturn_keeps_a_ban_the_remaining_strikes_justify() -> None:
+    # Item 2: overturning the strike that triggered a ban while a later strike still makes three:
+    # the ban stays (not lifted and re-issued back-dated), and the notice says so.
+    built = Ledger("0:P:c 1:B:c 2:B:c 3:B:l 4:B:l 5:appeal:4")
+    resolution = resolve_appeal(built.entries, built.next("6:overturn:1"), POLICY)
+    assert _kinds(resolution.notifications) == ["strike_overturned", "penalty_kept"]
+    assert resolution.lifted_penalties == ()
+    (kept,) = resolution.kept_penalties
+    assert kept.starts_at == at(3) and 4 not in kept.basis
+    assert resolution.state.banned and resolution.state.ban.starts_at == at(3)
+
+
+def test_an_overturn_keeps_a_restriction_the_remaining_strikes_justify() -> None:
+    built = Ledger("0:P:c 1:P:c 2:R:c 2.2:B:c 2.5:appeal:3")
+    resolution = resolve_appeal(built.entries, built.next("2.6:overturn:1"), POLICY)
+    # Rung 1 (two comment strikes) still holds on strikes 2 and 4; rung 2 (three) does not.
+    assert _kinds(resolution.notifications) == ["strike_overturned", "penalty_kept", "restriction_lifted"]
+    assert [p.no for p in resolution.kept_penalties] == [1]
+    assert [p.no for p in resolution.lifted_penalties] == [2]
+    assert resolution.state.restricted_until(Feature.COMMENT) == at(3)
+
+
+def test_an_overturn_never_turns_a_same_content_record_into_a_strike() -> None:
+    # Item 2: overturning the strike on m2 used to promote the same-content record into a strike
+    # with a back-dated restriction.
+    built = Ledger("0:P:c 1:P:c 2:B:c:m2 3:R:c:m2 4:appeal:3")
+    resolution = resolve_appeal(built.entries, built.next("5:overturn:1"), POLICY)
+    record = resolution.state.record(4)
+    assert record is not None and record.kind is RecordKind.SAME_CONTENT
+    assert not [p for p in resolution.state.penalties if p.starts_at > at(4)]
+
+
+def test_overturning_the_warning_does_not_lift_a_ban() -> None:
+    # Item 2: the first-violation warning "does not count"; overturning it changed a ban.
+    built = Ledger("0:P:c 1:B:c 2:B:c 3:B:l 4:appeal:1")
+    resolution = resolve_appeal(built.entries, built.next("5:overturn:1"), POLICY)
+    assert _kinds(resolution.notifications) == ["strike_overturned"]
+    assert resolution.state.banned
+
+
+def test_a_late_event_neither_back_dates_a_ban_nor_deletes_a_restriction() -> None:
+    # Item 4: comment restricted on day 2 (announced); a day-1.5 strike recorded on day 30.
+    ledger = Ledger("0:P:c 1:B:c 2:R:c")
+    restriction = evaluate(ledger.entries, POLICY, at(2), account_id=ACCOUNT).penalties[0]
+    decision = decide(ledger.entries, ledger.next("1.5@30:B:l"), POLICY)
+    penalties = decision.state.penalties
+    assert penalties[0] == restriction  # still there, as announced
+    assert all(p.starts_at == at(30) for p in decision.new_penalties)
+    assert all(
+        "restricted until 2024-01-3" in n.message or n.kind is not NotificationKind.RESTRICTION_APPLIED
+        for n in decision.notifications
+    )
+
+
+def test_a_late_restriction_runs_from_its_recording() -> None:
+    ledger = Ledger("0:P:c 10:P:c")
+    decision = decide(ledger.entries, ledger.next("9@20:R:c"), POLICY)
+    (restriction,) = decision.new_penalties
+    assert (restriction.starts_at, restriction.ends_at) == (at(20), at(21))
+    (notice,) = [n for n in decision.notifications if n.kind is NotificationKind.RESTRICTION_APPLIED]
+    assert "until 2024-01-22 00:00 UTC" in notice.message
+
+
+def test_a_warning_stays_a_warning_when_an_older_event_arrives() -> None:
+    # Item 4: the account was told record 1 was a warning; an older event must not make it a strike.
+    ledger = Ledger("5:B:c")
+    decision = decide(ledger.entries, ledger.next("1@6:P:c"), POLICY)
+    assert decision.state.record(1).kind is RecordKind.WARNING
+    assert decision.kind is DecisionKind.STRIKE
+
+
+def test_one_near_ban_notice_per_approach() -> None:
+    # Item 6: bullying at 2 of 3 stays one strike from a ban while other strikes come in.
+    ledger = Ledger("0:P:c 1:B:c")
+    near = []
+    for token in ["2:B:l", "3:P:c", "4:P:l", "5:R:c"]:
+        decision = decide(ledger.entries, ledger.next(token), POLICY)
+        ledger.entries.append(ledger.parse(token))
+        near.append(sum(n.kind is NotificationKind.NEAR_BAN for n in decision.notifications))
+    # Bullying comes within one strike on day 2 and stays there: told once. Day 5 brings the
+    # cumulative threshold within one as well: a new approach, told once.
+    assert near == [1, 0, 0, 1]
+    # After the strikes expire the account leaves the zone; a new approach is announced again.
+    decision = decide(ledger.entries, ledger.next("200:B:c"), POLICY)
+    assert not any(n.kind is NotificationKind.NEAR_BAN for n in decision.notifications)
+    ledger.entries.append(ledger.parse("200:B:c"))
+    decision = decide(ledger.entries, ledger.next("201:B:l"), POLICY)
+    assert any(n.kind is NotificationKind.NEAR_BAN for n in decision.notifications)
+
+
+@pytest.mark.parametrize("letter", ["X", "C"])
+def test_critical_categories_are_refused_from_the_classifier(letter: str) -> None:
+    # Item 7: the rule "raised by moderators only" is enforced in code.
+    ledger = Ledger("0:P:c")
+    with pytest.raises(InvalidEventError, match="raised by moderators only"):
+        decide(ledger.entries, ledger.next(f"1:{letter}!:c"), POLICY)
+
+
+def test_real_world_violence_bans_at_once() -> None:
+    assert POLICY.is_critical(Policy.REAL_WORLD_VIOLENCE)
+    event = ViolationEvent(
+        ACCOUNT, Policy.REAL_WORLD_VIOLENCE, Feature.LIVE, "v1", at(0), EventSource.MODERATOR
+    )
+    decision = decide([], ViolationRecord(1, 1, event, at(0)), POLICY)
+    assert decision.kind is DecisionKind.PERMANENT_BAN and decision.rule.rule is Rule.INSTANT_BAN
+
+
+def test_a_classifier_only_ban_is_held_for_review_and_says_so() -> None:
+    # Item 7: the classifier alone could ban permanently, and nothing said no human was involved.
+    ledger = Ledger("0:P!:c 1:B!:c 2:B!:c")
+    decision = decide(ledger.entries, ledger.next("3:B!:l"), POLICY)
+    assert decision.kind is DecisionKind.BAN_HELD_FOR_REVIEW
+    (hold,) = decision.new_penalties
+    assert hold.kind is PenaltyKind.REVIEW_HOLD and hold.automated
+    assert not decision.state.banned and decision.state.review_hold == hold
+    (notice,) = [n for n in decision.notifications if n.kind is NotificationKind.BAN_HELD_FOR_REVIEW]
+    assert "automated means" in notice.message
+
+
+def test_automated_bans_can_be_enforced_and_still_say_so() -> None:
+    enforce = POLICY.model_copy(update={"automated_bans": "enforce"})
+    ledger = Ledger("0:P!:c 1:B!:c 2:B!:c")
+    decision = decide(ledger.entries, ledger.next("3:B!:l"), enforce)
+    assert decision.kind is DecisionKind.PERMANENT_BAN
+    (ban,) = decision.new_penalties
+    assert ban.automated
+    (notice,) = [n for n in decision.notifications if n.kind is NotificationKind.ACCOUNT_BANNED]
+    assert "no person reviewed it" in notice.message
+
+
+def test_a_moderator_confirms_or_rejects_a_review_hold() -> None:
+    from strikes.domain import ActionKind, ModeratorAction
+    from strikes.engine import act
+
+    built = Ledger("0:P!:c 1:B!:c 2:B!:c 3:B!:l")
+    confirm = ModeratorAction(1, 5, ACCOUNT, ActionKind.CONFIRM_BAN, 2, at(4), "mod-9")
+    confirmed = act(built.entries, confirm, POLICY)
+    assert confirmed.state.banned and confirmed.state.ban.reviewed_by == "mod-9"
+    assert not confirmed.state.ban.automated
+    reject = ModeratorAction(1, 5, ACCOUNT, ActionKind.REJECT_BAN, 2, at(4), "mod-9", "sarcasm")
+    rejected = act(built.entries, reject, POLICY)
+    assert not rejected.state.banned and rejected.state.review_hold is None
+    assert [p.lift_cause.value for p in rejected.lifted_penalties] == ["review_rejected"]
+
+
+def test_a_moderator_reversal_lifts_a_ban_with_a_recorded_reason() -> None:
+    from strikes.domain import ActionKind, ModeratorAction
+    from strikes.engine import act
+
+    built = Ledger("0:P:c 1:B:c 2:B:c 3:B:l")
+    action = ModeratorAction(1, 5, ACCOUNT, ActionKind.REVERSE_PENALTY, 2, at(4), "mod-3", "wrong account")
+    result = act(built.entries, action, POLICY)
+    assert not result.state.banned
+    (lifted,) = result.lifted_penalties
+    assert (lifted.lift_cause.value, lifted.lifted_by, lifted.lifted_at) == ("moderator_reversal", 1, at(4))
+    assert "wrong account" in result.notifications[0].message

@@ -34,7 +34,8 @@ from strikes.testing import parallel_ingest, process_pool, reset_database, tempo
 from tegur.errors import ConfigError
 from tests.conftest import STRIKE_BACKENDS
 
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
+# Recent: the service refuses violations older than the policy's max_event_age_days (365).
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=30)
 
 
 @pytest.fixture(params=STRIKE_BACKENDS)
