@@ -329,7 +329,10 @@ _URL_RE = re.compile(
 )
 # Cheap tests that skip the costly patterns on the common message that has nothing for them.
 _URL_HINT_RE = re.compile(r"\.[a-z0-9]|://")
-_LINK_HINTS = ("(", "[", "{", "<", "dot", "titik", " .", ". ")
+# What the two patterns below cannot match without: one search instead of two substitutions.
+_LINK_HINT_CHARS = ("(", "[", "{", "<", "dot", "titik")
+_LINK_HINT_RE = re.compile(r"[(\[{<]\s?(?:\.|dot|titik)|\s(?:dot|titik)\s")
+_SHORTLINK_HINT_RE = re.compile(r"\.\s?(?:me|id|ly|ee|link)\s?/")
 _URL_TRAILING = ".,!?;:)]}'\"*"
 _URL_HOST_RE = re.compile(r"(?:[a-z]+://)?(?:www\.)?([^/?#:@]*)")
 _BRACKETED_DOT_RE = re.compile(
@@ -364,6 +367,7 @@ _SPELLED_NUMBER_RE = re.compile(
 )
 _SPELLED_TOKEN_RE = re.compile(_NUMBER_TOKEN)
 # Cheap tests: every Indonesian mobile number starts with 0 (or 62) and 8, spelled out or in digits.
+_SPELLED_HINT_WORDS = ("nol", "kosong", "nul", "lapan", "enam")
 _SPELLED_HINT_RE = re.compile(r"(?<![a-z])(?:nol|kosong|nul|d?e?lapan|dlapan|enam)(?![a-z])")
 _NUMBER_WORD_RE = re.compile(f"(?<![a-z])(?:{_NUMBER_WORD})(?![a-z])")
 # A number with masked digits, as curated or quoted lines write one: "0813-xxxx-xxxx",
@@ -456,7 +460,8 @@ _MIXED_TOKEN_RE = re.compile(r"(?<![a-z0-9])[a-z0-9]*(?:[a-z][0-9]|[0-9][a-z])[a
 # The word map sees whole tokens only: letters joined by a symbol that can hide or censor a letter
 # are one token ("d!e", "wa'alaikum", "anj*ng"), never two words to map on their own.
 _GLUE = re.escape(_SYMBOLS + "'’*~^")
-_TOKEN_SPLIT_RE = re.compile(f"([a-z0-9]+(?:[{_GLUE}]+[a-z0-9]+)*)")
+# Letters of any script count: "vc" inside "ƭvcƣ" is no word either.
+_TOKEN_SPLIT_RE = re.compile(f"([^\\W_]+(?:[{_GLUE}]+[^\\W_]+)*)")
 _DIGITS_RE = re.compile("[0-9]+")
 _TRIPLE_LETTER_RE = re.compile(r"([a-z])\1\1+")
 _LEET = str.maketrans("013456789", "oieasgtbg")  # 2 is left alone: "hati2" is reduplication
@@ -534,7 +539,9 @@ def _is_phone(digits: str) -> bool:
 
 def _unspace_links(text: str, kinds: set[Obfuscation]) -> str:
     """``bit(.)ly``, ``wa dot me``, ``s . id / x`` written as links again."""
-    if any(hint in text for hint in _LINK_HINTS):
+    if (any(c in text for c in _LINK_HINT_CHARS) and _LINK_HINT_RE.search(text)) or (
+        "." in text and _SHORTLINK_HINT_RE.search(text)
+    ):
         unspaced = _SPACED_SHORTLINK_RE.sub(r"\1.\2/", _BRACKETED_DOT_RE.sub(".", text))
         if unspaced != text:
             kinds.add(Obfuscation.LINK)
@@ -714,20 +721,22 @@ class Normalizer:
         ``whatsapp$`` -> ``whatsapps``, ``ig|tele dot 🔗`` -> ``ig| [URL]`` -> ``instagram| [URL]``),
         so the word steps run again. Without this a second pass over the output would change it.
         """
+        text = " ".join(text.split())
         for _ in range(4):  # each round only ever removes symbols or adds placeholders: it settles fast
             before = text
-            if _CYRILLIC_GREEK_RE.search(text):  # a letter the other steps glued on ("л0" + "http" -> "лo")
+            if not text.isascii() and _CYRILLIC_GREEK_RE.search(text):  # glued on: "л0" + "http" -> "лo"
                 text = _WORD_RE.sub(self._fold_script_word, text)
-            text = _unspace_links(" ".join(self._decode_symbols_in(text, kinds).split()), kinds)
+            text = _unspace_links(self._decode_symbols_in(text, kinds), kinds)
             if _URL_HINT_RE.search(text):
                 if "@" in text:
                     text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
                 text = _URL_RE.sub(lambda m: self._url(m, apps), text)
             if "@" in text:
                 text = _HANDLE_RE.sub(self._handles, _APP_HANDLE_RE.sub(r"\1 @", text))
+            text = " ".join(text.split())
             if text == before:
                 break
-            text = self._normalise_words(text, kinds, apps)
+            text = " ".join(self._normalise_words(text, kinds, apps).split())
         return text
 
     def _fold_unicode(self, text: str, kinds: set[Obfuscation]) -> str:
@@ -806,11 +815,13 @@ class Normalizer:
             text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
         if _URL_HINT_RE.search(text):
             text = _URL_RE.sub(lambda m: self._url(m, apps), text)
-        if _SPELLED_HINT_RE.search(text) or (("08" in text or "62" in text) and _NUMBER_WORD_RE.search(text)):
+        if (any(w in text for w in _SPELLED_HINT_WORDS) and _SPELLED_HINT_RE.search(text)) or (
+            ("08" in text or "62" in text) and _NUMBER_WORD_RE.search(text)
+        ):
             text = _SPELLED_NUMBER_RE.sub(lambda m: self._spelled_phone(m, kinds), text)
         if _HAS_DIGIT_RE.search(text):
             text = _DIGIT_RUN_RE.sub(self._phones, text)
-            if any(e in text for e in _PHONE_EMOJI):
+            if not text.isascii() and any(e in text for e in _PHONE_EMOJI):
                 text = _PHONE_EMOJI_NUMBER_RE.sub(self._emoji_phone, text)
         if has_at:
             text = _APP_HANDLE_RE.sub(r"\1 @", text)  # "ig@budi": the app, then the handle
@@ -914,7 +925,7 @@ class Normalizer:
         text = self._map_words(text, apps)
         if _MULTIWORD_HINT_RE.search(text):  # again: the word map can reveal one ("mii chat" -> "mi chat")
             text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
-        if _EMOJI_WORD_HINT_RE.search(text):
+        if not text.isascii() and _EMOJI_WORD_HINT_RE.search(text):
             replaced = _EMOJI_WORD_RE.sub(lambda m: self._emoji_word(m, kinds, apps), text)
             if replaced != text:  # a new word edge: "wa*ijo💬" is "wa*" and WhatsApp
                 text = self._map_words(replaced, apps)

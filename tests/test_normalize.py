@@ -579,6 +579,7 @@ def test_app_name_glued_to_a_handle():
         ("gw!yg", "gw!yg"),  # was "gue!yang": the pieces of one token are not words
         ("anj*ng yg", "anj*ng yang"),
         ("a b!kamu", "a b!kamu"),  # "b" belongs to "b!kamu": no split letters "a b" to join
+        ("ƭvcƣ yg", "ƭvcƣ yang"),  # "vc" inside a word of other letters is no word
     ],
 )
 def test_slang_never_maps_fragments_of_a_token(raw, expected):
