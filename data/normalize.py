@@ -27,9 +27,12 @@ What ``text`` is, step by step:
 4. Contacts become placeholders (personal data stays out of the model input): e-mail addresses
    ``[EMAIL]``, links ``[URL]`` (a link to a chat app keeps the app's name: ``wa.me/62..`` ->
    ``whatsapp [URL]``), Indonesian mobile numbers and ``+`` international numbers ``[PHONE]``
-   (digits may be split by spaces, dots or dashes, or spelled out: "nol delapan satu ..."),
-   ``@handles`` ``[HANDLE]``. The literal placeholders are kept, so normalised text normalises to
-   itself.
+   (digits may be split by spaces, dots or dashes, spelled out with colloquial words: "kosong lapan
+   se dua ...", mixed with digits: "08 satu dua 3 ...", or partly masked: "0813-xxxx-xxxx",
+   "+62 8xx xxx xxx", "0812****5678"; a run of number words is a phone only when it reads as an
+   08.. / 628.. number of 10-13 digits, so "satu dua orang" stays), a number of 7-15 digits after
+   📞 ☎ 📱 ``[PHONE]`` too, ``@handles`` ``[HANDLE]`` (``ig@budi``: the app, then the handle).
+   The literal placeholders are kept, so normalised text normalises to itself.
 5. Words: single letters split by spaces, dots, dashes, underscores, ``*``, ``|``, ``~`` or ``+`` are
    joined when at least two letters run together (``T E L E`` -> ``tele``, ``v.c.s`` -> ``vcs``);
    symbols that stand for letters are decoded (``b@ngsat``, ``telegr@m``, ``vc$``, ``$lot``, ``b!o``,
@@ -43,8 +46,13 @@ What ``text`` is, step by step:
    word that its key does not spell (``vcs`` stays ``vcs``: see :data:`_EXPLICIT_WORDS`). A letter
    repeated 3+ times is cut to 2 (``maaaaf`` -> ``maaf``), or to 1
    where that gives a known word (``bangeeeet`` -> ``banget``, ``gakkk`` -> ``gak`` -> ``tidak``);
-   doubled letters as written are left alone (``saat``, ``massa``). Links, e-mail addresses and
-   handles that only the decoded words reveal become placeholders too.
+   doubled letters as written are left alone (``saat``, ``massa``). Apps said aloud or spelled
+   loosely become their names as whole tokens only (``w/a``, ``we a``, ``wa es`` -> ``whatsapp``;
+   ``mi-chat``; ``vi ci es`` -> ``vcs``; never inside ``wanita`` or ``teleskop``). Emoji become words
+   only next to what names the app (``💬 ijo`` -> ``whatsapp``, ``✈ @budi`` -> ``telegram [HANDLE]``;
+   ``✈️ otw bali`` stays) or where they have one sense (``🔗`` -> ``link``). Links, e-mail addresses
+   and handles that only the decoded words reveal become placeholders too, and the word steps run
+   again until the text settles (:meth:`Normalizer._settle`).
 
 The function is idempotent (``N(N(x).text).text == N(x).text``), never raises on a ``str`` and caps
 its work at :data:`MAX_INPUT_CHARS` characters per message.
@@ -69,7 +77,7 @@ from tegur.errors import DataError
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the output of :class:`Normalizer` changes; stored in model artifacts.
-NORMALIZER_VERSION = "1"
+NORMALIZER_VERSION = "2"
 
 #: Only the first this many characters of a message are normalised (a LIVE chat line is at most a few
 #: hundred); ``features.truncated`` says when the rest was dropped. ``text`` never exceeds it either.
@@ -97,6 +105,7 @@ class Obfuscation(StrEnum):
     SPLIT_LETTERS = "split_letters"  # T E L E, w.a, tele gram
     LINK = "link"  # bit(.)ly, wa dot me
     NUMBER_WORDS = "number_words"  # a phone number spelled out in words
+    EMOJI_WORD = "emoji_word"  # an emoji for an app or a link: 💬 ijo, ✈ @handle, 🔗
 
 
 #: Canonical chat-app names and the spellings (after de-obfuscation) that mean them.
@@ -105,10 +114,13 @@ APP_ALIASES: Mapping[str, tuple[str, ...]] = {
         "wa", "whatsapp", "whatsap", "watsapp", "watsap", "wasap", "wassap", "whatapp", "watshap",
         "whatshap", "wazap", "whasapp", "whassap", "wasapp", "wtsp",
     ),
-    "telegram": ("tele", "telegram", "telegrm", "telgram", "tlgrm", "tlgr", "tg", "tgram"),
+    "telegram": (
+        "tele", "telegram", "telegrm", "telgram", "tlgrm", "tlgr", "tg", "tgram", "telegrem", "tlgram",
+        "telgrm",
+    ),
     "line": ("line",),
-    "instagram": ("ig", "insta", "instagram", "instagrm", "instgram"),
-    "michat": ("michat", "mchat"),
+    "instagram": ("ig", "insta", "instagram", "instagrm", "instgram", "instag"),
+    "michat": ("michat", "mchat", "micat", "michet", "micet"),
     "facebook": ("fb", "facebook", "fesbuk", "fbook"),
     "twitter": ("twitter", "twiter", "twt"),
     "snapchat": ("snapchat",),
@@ -285,6 +297,7 @@ _HOMOGLYPHS = str.maketrans(
 )
 _WORD_RE = re.compile(r"[^\W_]+")
 _CYRILLIC_GREEK_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+_CYRILLIC_GREEK_RUN_RE = re.compile("[\u0370-\u03ff\u0400-\u04ff]+")
 
 
 @functools.cache
@@ -316,7 +329,10 @@ _URL_RE = re.compile(
 )
 # Cheap tests that skip the costly patterns on the common message that has nothing for them.
 _URL_HINT_RE = re.compile(r"\.[a-z0-9]|://")
-_LINK_HINTS = ("(", "[", "{", "<", "dot", "titik", " .", ". ")
+# What the two patterns below cannot match without: one search instead of two substitutions.
+_LINK_HINT_CHARS = ("(", "[", "{", "<", "dot", "titik")
+_LINK_HINT_RE = re.compile(r"[(\[{<]\s?(?:\.|dot|titik)|\s(?:dot|titik)\s")
+_SHORTLINK_HINT_RE = re.compile(r"\.\s?(?:me|id|ly|ee|link)\s?/")
 _URL_TRAILING = ".,!?;:)]}'\"*"
 _URL_HOST_RE = re.compile(r"(?:[a-z]+://)?(?:www\.)?([^/?#:@]*)")
 _BRACKETED_DOT_RE = re.compile(
@@ -337,15 +353,32 @@ _HANDLE_RE = re.compile(r"(?<![\w@.])@[a-z0-9_.]+(?:@[a-z0-9_.]*)*")
 _DIGIT_RUN_RE = re.compile(r"(?<![0-9])\(?\+?[0-9]+\)?(?:[ .\-]{1,2}\(?[0-9]+\)?)*")
 _DIGIT_GROUP_RE = re.compile(r"\(?(\+?[0-9]+)\)?")
 _MOBILE_RE = re.compile(r"(?:0|62)8[0-9]{8,11}")
+# Digits as said in chat, colloquial forms included ("kosong lapan", "se"): a run of them is a phone
+# number only when it reads as one (08.. / 628.., 10-13 digits), so "satu dua orang" stays words.
 _NUMBER_WORDS = {
-    "nol": "0", "kosong": "0", "satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5",
-    "enam": "6", "tujuh": "7", "delapan": "8", "sembilan": "9",
+    "nol": "0", "kosong": "0", "nul": "0", "satu": "1", "se": "1", "siji": "1", "dua": "2", "tiga": "3",
+    "empat": "4", "pat": "4", "lima": "5", "enam": "6", "nem": "6", "tujuh": "7", "tuju": "7",
+    "delapan": "8", "lapan": "8", "dlapan": "8", "sembilan": "9", "smbilan": "9",
 }  # fmt: skip
 _NUMBER_WORD = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_NUMBER_TOKEN = f"(?:(?:{_NUMBER_WORD})(?![a-z])|[0-9])"
 _SPELLED_NUMBER_RE = re.compile(
-    f"(?<![a-z0-9])(?:{_NUMBER_WORD}|[0-9])(?:[ .,\\-]{{0,2}}(?:{_NUMBER_WORD}|[0-9])){{8,15}}(?![a-z0-9])"
+    f"(?<![a-z0-9]){_NUMBER_TOKEN}(?:[ .,\\-]{{0,2}}{_NUMBER_TOKEN}){{8,15}}(?![a-z0-9])"
 )
-_SPELLED_TOKEN_RE = re.compile(f"{_NUMBER_WORD}|[0-9]")
+_SPELLED_TOKEN_RE = re.compile(_NUMBER_TOKEN)
+# Cheap tests: every Indonesian mobile number starts with 0 (or 62) and 8, spelled out or in digits.
+_SPELLED_HINT_WORDS = ("nol", "kosong", "nul", "lapan", "enam")
+_SPELLED_HINT_RE = re.compile(r"(?<![a-z])(?:nol|kosong|nul|d?e?lapan|dlapan|enam)(?![a-z])")
+_NUMBER_WORD_RE = re.compile(f"(?<![a-z])(?:{_NUMBER_WORD})(?![a-z])")
+# A number with masked digits, as curated or quoted lines write one: "0813-xxxx-xxxx",
+# "+62 8xx xxx xxx", "0812****5678". It is matched before repeated symbols are cut ("****"), and
+# not inside a link ("wa.me/62813000xxxx" is a link to a number: [URL]).
+_MASK = "x*#•●×"
+_MASKED_PHONE_RE = re.compile(
+    f"(?<![/=#?&%])(?:\\+62|(?<![0-9+])62|(?<![0-9+])0)[ .\\-]?8[0-9{_MASK}]*(?:[ .\\-]{{1,2}}[0-9{_MASK}]+)*"
+    f"(?![a-z0-9{_MASK}])"
+)
+_MASK_HINT_RE = re.compile(f"8[0-9 .\\-]*[{_MASK}]")
 
 # --- Words ---------------------------------------------------------------------------------------------
 
@@ -375,25 +408,60 @@ _SPLIT_RUN_RE = re.compile(
     f"{_SEP}{{1,3}}{_SINGLE_LETTER}(?![._\\-*|~+]{{1,3}}[a-z0-9])"
 )
 _ALNUM_RE = re.compile("[a-z0-9]")
+# Drinks and dishes after "es" (ice): "wa es teh" is not "wa es" (WhatsApp said aloud).
+_ICE_DISHES = (
+    "teh|jeruk|krim|cream|campur|batu|kelapa|buah|cendol|doger|dawet|degan|cincau|kopi|susu|teler|puter|oyen"
+)
 _MULTIWORD_APP_RE = re.compile(
     r"(?<![a-z0-9])(?:"
-    r"(?P<whatsapp>(?:whats|wats|whts)'?\s?(?:app|ap))"
-    r"|(?P<telegram>tele\s(?:gram|grm))"
-    r"|(?P<instagram>insta\s(?:gram|grm))"
-    r"|(?P<michat>mi\s(?:chat|cat))"
+    r"(?P<whatsapp>(?:whats|wats|whts)'?\s?(?:app|ap)|w\s?/\s?a(?:pp)?|we[\s.\-]a|wa\s(?:sap|sapp|tsap)"
+    f"|wa[\\s.\\-]es(?!\\s(?:{_ICE_DISHES})(?![a-z])))"
+    r"|(?P<telegram>tele[\s.\-](?:gram|grm|grem))"
+    r"|(?P<instagram>insta[\s.\-](?:gram|grm))"
+    r"|(?P<michat>mi[\s.\-]?(?:chat|cat|cet|chet))"
     r"|(?P<facebook>face\s(?:book|bok))"
     r"|(?P<onlyfans>only\s?fans)"
     r"|(?P<snapchat>snap\s?chat)"
     r")(?![a-z0-9])"
 )
-_MULTIWORD_HINT_RE = re.compile("wh|wat|tele|insta|mi|face|only|snap")
+_MULTIWORD_HINT_RE = re.compile(r"wh|wat|w\s?/|we[\s.\-]a|wa[\s.\-]|tele|insta|mi|face|only|snap")
+# Letter names said aloud: "vi ci es" / "pi ci es" (how "VCS" sounds), "ve ce" (VC).
+_LETTER_NAMES_RE = re.compile(
+    r"(?<![a-z0-9])(?:(?P<vcs>(?:vi|fi|ve|fe|pi)[\s.\-](?:ci|si|ce)[\s.\-]es)"
+    r"|(?P<vc>(?:vi|fi|ve|fe)[\s.\-](?:ci|si|ce)))(?![a-z0-9])"
+)
+_LETTER_NAMES_HINT_RE = re.compile(r"[vfp][ie][\s.\-][cs][ie]")
+# Emoji as words. An emoji alone is never an app name ("✈️ otw bali" is travel): it becomes one only
+# next to what names the app. 💬 beside "ijo"/"hijau"/💚 (the green chat app) is WhatsApp; ✈ 🛩 🛫
+# beside a handle or the word "telegram" is Telegram (the plane is Telegram's logo). 🔗 always reads
+# "link" (it has no other sense); 📞 ☎ 📱 📲 before a number of 7-15 digits make it [PHONE] even when it
+# is not a mobile number (a landline, a number without its 0).
+_GREEN = "ijo|hijau|ijoo|💚|🟢"
+_PLANE = "[\u2708\U0001f6e9\U0001f6eb]"
+_PLANES_BEFORE = f"(?:{_PLANE}\\s*[:\\-]?\\s*)+"  # "✈️: @budi", "✈✈ tele"
+_PLANES_AFTER = f"(?:\\s*[:\\-]?\\s*{_PLANE})+"
+_HANDLE_SENTINEL = _SENTINEL[Placeholder.HANDLE]
+_EMOJI_WORD_RE = re.compile(
+    f"(?P<whatsapp>(?:💬\\s*)+(?:{_GREEN})(?![a-z0-9])|(?<![a-z0-9])(?:{_GREEN})(?:\\s*💬)+)"
+    f"|(?P<telegram>{_PLANES_BEFORE}(?={_HANDLE_SENTINEL})|(?<={_HANDLE_SENTINEL}){_PLANES_AFTER})"
+    # the word is already there: "✈ telegram", "🔗 link"
+    f"|(?P<same>{_PLANES_BEFORE}(?=telegram(?![a-z0-9]))|(?<=telegram){_PLANES_AFTER}"
+    "|(?:🔗\\s*)+(?=link(?![a-z0-9]))|(?<=link)(?:\\s*🔗)+)"
+    "|(?P<link>🔗(?:\\s*🔗)*)"
+)
+_EMOJI_WORD_HINT_RE = re.compile(f"[💬🔗]|{_PLANE}")
+_PHONE_EMOJI = "📞☎📱📲"
+_PHONE_EMOJI_NUMBER_RE = re.compile(
+    f"([{_PHONE_EMOJI}])\\s*[:\\-]?\\s*(\\(?\\+?[0-9][0-9 .\\-()]{{5,20}}[0-9])(?![0-9])"
+)
 _HAS_DIGIT_RE = re.compile("[0-9]")
 _LETTER_DIGIT_RE = re.compile("[0-9](?:(?<=[a-z][0-9])|(?=[a-z]))")  # starts with a digit: scans fast
 _MIXED_TOKEN_RE = re.compile(r"(?<![a-z0-9])[a-z0-9]*(?:[a-z][0-9]|[0-9][a-z])[a-z0-9]*")
 # The word map sees whole tokens only: letters joined by a symbol that can hide or censor a letter
 # are one token ("d!e", "wa'alaikum", "anj*ng"), never two words to map on their own.
 _GLUE = re.escape(_SYMBOLS + "'’*~^")
-_TOKEN_SPLIT_RE = re.compile(f"([a-z0-9]+(?:[{_GLUE}]+[a-z0-9]+)*)")
+# Letters of any script count: "vc" inside "ƭvcƣ" is no word either.
+_TOKEN_SPLIT_RE = re.compile(f"([^\\W_]+(?:[{_GLUE}]+[^\\W_]+)*)")
 _DIGITS_RE = re.compile("[0-9]+")
 _TRIPLE_LETTER_RE = re.compile(r"([a-z])\1\1+")
 _LEET = str.maketrans("013456789", "oieasgtbg")  # 2 is left alone: "hati2" is reduplication
@@ -467,6 +535,30 @@ def _is_phone(digits: str) -> bool:
             return _MOBILE_RE.fullmatch(body) is not None or 10 <= len(body) <= 13
         return 8 <= len(body) <= 15
     return _MOBILE_RE.fullmatch(digits) is not None
+
+
+def _unspace_links(text: str, kinds: set[Obfuscation]) -> str:
+    """``bit(.)ly``, ``wa dot me``, ``s . id / x`` written as links again."""
+    if (any(c in text for c in _LINK_HINT_CHARS) and _LINK_HINT_RE.search(text)) or (
+        "." in text and _SHORTLINK_HINT_RE.search(text)
+    ):
+        unspaced = _SPACED_SHORTLINK_RE.sub(r"\1.\2/", _BRACKETED_DOT_RE.sub(".", text))
+        if unspaced != text:
+            kinds.add(Obfuscation.LINK)
+            return unspaced
+    return text
+
+
+def _masked_phone(match: re.Match[str]) -> str:
+    """A phone number with some digits masked, as [PHONE]; a short or unmasked run is left alone."""
+    run = match.group()
+    chars = [c for c in run if c.isdigit() or c in _MASK]
+    if not any(c in _MASK for c in chars) or sum(c.isdigit() for c in chars) < 2:
+        return run
+    length = len(chars) - 2 if run.lstrip("+").startswith("62") else len(chars) - 1  # after the 0 / 62
+    if not 9 <= length <= 12:
+        return run
+    return f" {_SENTINEL[Placeholder.PHONE]} "
 
 
 def _spells(key: str, word: str) -> bool:
@@ -591,18 +683,15 @@ class Normalizer:
         else:
             text = self._fold_unicode(text, kinds)
         text = " ".join(text.split())
+        if _MASK_HINT_RE.search(text):
+            text = _MASKED_PHONE_RE.sub(_masked_phone, text)
         text = _REPEATED_SYMBOL_RE.sub(r"\1\1\1", text)
 
         # Leet first: a digit that is really a letter must not pass for part of a number ("t3l3+62...").
         text = self._decode_leet(text, kinds)
         text = self._replace_contacts(text, kinds, apps)
         text = self._normalise_words(text, kinds, apps)
-        if _URL_HINT_RE.search(text):  # an address that only the decoded words reveal ("x.c0m@a")
-            if "@" in text:
-                text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
-            text = _URL_RE.sub(lambda m: self._url(m, apps), text)
-            if "@" in text:
-                text = _HANDLE_RE.sub(self._handles, text)
+        text = self._settle(text, kinds, apps)
 
         features = TextFeatures(
             phone_numbers=text.count(_SENTINEL[Placeholder.PHONE]),
@@ -622,6 +711,33 @@ class Normalizer:
         return Normalized(raw=raw, text=text, features=features)
 
     # --- steps ----------------------------------------------------------------------------------------
+
+    def _settle(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
+        """Repeat the steps that the decoded words can trigger again, until nothing changes.
+
+        Decoded words and emoji can complete a link (``a(.)$a``, ``x dot 🔗``) or an address
+        (``x.c0m@a``), or show a handle after an app name (``wa es@slot``); a placeholder or the word
+        map can leave a new word edge, so symbols and words are looked at again (``w/a$`` ->
+        ``whatsapp$`` -> ``whatsapps``, ``ig|tele dot 🔗`` -> ``ig| [URL]`` -> ``instagram| [URL]``),
+        so the word steps run again. Without this a second pass over the output would change it.
+        """
+        text = " ".join(text.split())
+        for _ in range(4):  # each round only ever removes symbols or adds placeholders: it settles fast
+            before = text
+            if not text.isascii() and _CYRILLIC_GREEK_RE.search(text):  # glued on: "л0" + "http" -> "лo"
+                text = _WORD_RE.sub(self._fold_script_word, text)
+            text = _unspace_links(self._decode_symbols_in(text, kinds), kinds)
+            if _URL_HINT_RE.search(text):
+                if "@" in text:
+                    text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
+                text = _URL_RE.sub(lambda m: self._url(m, apps), text)
+            if "@" in text:
+                text = _HANDLE_RE.sub(self._handles, _APP_HANDLE_RE.sub(r"\1 @", text))
+            text = " ".join(text.split())
+            if text == before:
+                break
+            text = " ".join(self._normalise_words(text, kinds, apps).split())
+        return text
 
     def _fold_unicode(self, text: str, kinds: set[Obfuscation]) -> str:
         if any(_is_fancy(c) for c in set(text) if not c.isascii()):
@@ -667,28 +783,46 @@ class Normalizer:
             return folded
         if not _CYRILLIC_GREEK_RE.search(word):
             return word
+        reading = self._known_reading(word)
+        if reading is not None:
+            return reading
+        # each Cyrillic / Greek run on its own: a placeholder could cut it off ("@aтеле", "вса" + "теле")
+        runs = _CYRILLIC_GREEK_RUN_RE.sub(self._fold_script_run, word)
+        folded = runs.translate(self._homoglyphs)
+        return folded if folded.isascii() else runs
+
+    def _fold_script_run(self, match: re.Match[str]) -> str:
+        run = match.group()
+        folded = run.translate(self._homoglyphs)
+        return folded if folded.isascii() else self._known_reading(run) or run
+
+    def _known_reading(self, word: str) -> str | None:
         by_look = "".join(self._homoglyphs.get(ord(c)) or TRANSLITERATION.get(c, c) for c in word)
         by_sound = "".join(TRANSLITERATION.get(c) or self._homoglyphs.get(ord(c), c) for c in word)
         for reading in (by_look, by_sound):
-            if reading.isascii() and _TRIPLE_LETTER_RE.sub(r"\1\1", reading) in self._vocabulary:
+            if (
+                len(reading) >= 2  # one letter is too little to go on ("δ" is no "d" -> "di")
+                and reading.isascii()
+                and _TRIPLE_LETTER_RE.sub(r"\1\1", reading) in self._vocabulary
+            ):
                 return reading
-        return word
+        return None
 
     def _replace_contacts(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
         has_at = "@" in text
-        if any(hint in text for hint in _LINK_HINTS):
-            unspaced = _SPACED_SHORTLINK_RE.sub(r"\1.\2/", _BRACKETED_DOT_RE.sub(".", text))
-            if unspaced != text:
-                kinds.add(Obfuscation.LINK)
-                text = unspaced
+        text = _unspace_links(text, kinds)
         if has_at:
             text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
         if _URL_HINT_RE.search(text):
             text = _URL_RE.sub(lambda m: self._url(m, apps), text)
-        if "delapan" in text:  # every Indonesian mobile number starts 08
+        if (any(w in text for w in _SPELLED_HINT_WORDS) and _SPELLED_HINT_RE.search(text)) or (
+            ("08" in text or "62" in text) and _NUMBER_WORD_RE.search(text)
+        ):
             text = _SPELLED_NUMBER_RE.sub(lambda m: self._spelled_phone(m, kinds), text)
         if _HAS_DIGIT_RE.search(text):
             text = _DIGIT_RUN_RE.sub(self._phones, text)
+            if not text.isascii() and any(e in text for e in _PHONE_EMOJI):
+                text = _PHONE_EMOJI_NUMBER_RE.sub(self._emoji_phone, text)
         if has_at:
             text = _APP_HANDLE_RE.sub(r"\1 @", text)  # "ig@budi": the app, then the handle
             text = _HANDLE_RE.sub(self._handles, text)
@@ -753,6 +887,13 @@ class Normalizer:
         return "".join(out)
 
     @staticmethod
+    def _emoji_phone(match: re.Match[str]) -> str:
+        digits = sum(c.isdigit() for c in match.group(2))
+        if not 7 <= digits <= 15:
+            return match.group()
+        return f"{match.group(1)} {_SENTINEL[Placeholder.PHONE]} "
+
+    @staticmethod
     def _handles(match: re.Match[str]) -> str:
         out = []
         for part in match.group().split("@")[1:]:
@@ -772,19 +913,43 @@ class Normalizer:
         text, n = _SPLIT_RUN_RE.subn(lambda m: "".join(_ALNUM_RE.findall(m.group())), text)
         if n:
             kinds.add(Obfuscation.SPLIT_LETTERS)
-        if _SYMBOL_HINT_RE.search(text):  # after the split letters: "t|e|l|e" is split, not "tlelele"
-            decoded = _SYMBOL_TOKEN_RE.sub(self._decode_symbols, text)
-            if decoded != text:
-                kinds.add(Obfuscation.LEET)
-                text = decoded
         # again: joined letters ("t 3 l 3 g r 4 m") and words that a placeholder cut off ("a1b0812...")
         text = self._decode_leet(text, kinds)
+        text = self._decode_symbols_in(text, kinds)  # after the split letters: "t|e|l|e" is not "tlelele"
         if _MULTIWORD_HINT_RE.search(text):
             text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+        if _LETTER_NAMES_HINT_RE.search(text):
+            text, n = _LETTER_NAMES_RE.subn(lambda m: m.lastgroup or "", text)
+            if n:
+                kinds.add(Obfuscation.SPLIT_LETTERS)
         text = self._map_words(text, apps)
         if _MULTIWORD_HINT_RE.search(text):  # again: the word map can reveal one ("mii chat" -> "mi chat")
             text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+        if not text.isascii() and _EMOJI_WORD_HINT_RE.search(text):
+            replaced = _EMOJI_WORD_RE.sub(lambda m: self._emoji_word(m, kinds, apps), text)
+            if replaced != text:  # a new word edge: "wa*ijo💬" is "wa*" and WhatsApp
+                text = self._map_words(replaced, apps)
         return text
+
+    @staticmethod
+    def _emoji_word(match: re.Match[str], kinds: set[Obfuscation], apps: set[str]) -> str:
+        kind = match.lastgroup
+        if kind == "same":  # the word is already there: "✈ telegram", "🔗 link"
+            return " "
+        if kind == "link":  # how "link" is written, not a disguise
+            return " link "
+        kinds.add(Obfuscation.EMOJI_WORD)
+        apps.add(kind or "")
+        return f" {kind} "
+
+    def _decode_symbols_in(self, text: str, kinds: set[Obfuscation]) -> str:
+        if not _SYMBOL_HINT_RE.search(text):
+            return text
+        decoded = _SYMBOL_TOKEN_RE.sub(self._decode_symbols, text)
+        if decoded == text:
+            return text
+        kinds.add(Obfuscation.LEET)
+        return self._decode_leet(decoded, kinds)  # a decoded word can mix letters and digits
 
     def _decode_symbols(self, match: re.Match[str]) -> str:
         """A word with symbols for letters, decoded: ``b@ngsat``, ``vc$``, ``$lot``, ``b!o``, ``s|ot``.
@@ -802,7 +967,7 @@ class Normalizer:
             head = _STRONG_SYMBOLS[head]
         if (
             tail == "$"
-            and core[-1:].isalpha()
+            and core.isalpha()
             and core not in _DOLLAR_PREFIXES
             and not _AMOUNT_AFTER_RE.match(match.string, match.end())
         ):
@@ -810,6 +975,7 @@ class Normalizer:
         return head + self._decode_inner_symbols(core) + tail
 
     def _decode_inner_symbols(self, core: str) -> str:
+        core = _TRIPLE_LETTER_RE.sub(r"\1\1", core)  # decide as the word map will see it on a second pass
         positions = [i for i, c in enumerate(core) if c in _SYMBOLS]
         if not positions or not all(
             0 < i < len(core) - 1 and core[i - 1].isalpha() and core[i + 1].isalpha() for i in positions

@@ -413,7 +413,9 @@ _PIECES = st.sampled_from(
     [*"abdegiklmnoprstuwy0134589 .-_@/+*|:()[]!?", "wa", "me", "com", "id", "08", "62", "delapan",
      "satu", "\u200b", "\ufe0f\u20e3", "🇼", "🇦", "é", "İ", "а", "В", "л", "ᴛ", "𝐒", "ｆ", "[PHONE]",
      "[URL]", "😭", "\u0336", "tele", "gram", "aaa", " dot ", "(.)", "http://", "\ue000", "yg", "slot",
-     "88", "0km", "s1ot", "b10", "x.c0m", "0812", "3456", "789", "+62", "ig", "w a", "v c s", "ooo"]
+     "88", "0km", "s1ot", "b10", "x.c0m", "0812", "3456", "789", "+62", "ig", "w a", "v c s", "ooo",
+     "$", "€", "'", "x", "xxxx", "lapan", "kosong", "se", "💬", "✈", "ijo", "🔗", "📞", "link", "telegram",
+     "вса", "теле", "л", "٨", "vi ci es", "wa es", "w/a"]
 )  # fmt: skip
 _CHAT = st.lists(_PIECES, max_size=30).map("".join)
 
@@ -577,6 +579,7 @@ def test_app_name_glued_to_a_handle():
         ("gw!yg", "gw!yg"),  # was "gue!yang": the pieces of one token are not words
         ("anj*ng yg", "anj*ng yang"),
         ("a b!kamu", "a b!kamu"),  # "b" belongs to "b!kamu": no split letters "a b" to join
+        ("ƭvcƣ yg", "ƭvcƣ yang"),  # "vc" inside a word of other letters is no word
     ],
 )
 def test_slang_never_maps_fragments_of_a_token(raw, expected):
@@ -635,3 +638,179 @@ def test_external_slang_may_not_write_explicit_words_the_key_does_not_spell():
     }
     assert normalizer("eww vcs psk mbut kntl").text == "eww vcs psk mbut kontol"
     assert Normalizer(normalizer.slang).slang == normalizer.slang
+
+
+# --- apps and terms as they sound ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "apps"),
+    [
+        ("vi ci es yuk", "vcs yuk", ()),  # letter names said aloud
+        ("pi ci es kak", "vcs kakak", ()),
+        ("fi-si-es", "vcs", ()),
+        ("ve ce aja", "video call saja", ()),
+        ("w/a aku", "whatsapp aku", ("whatsapp",)),
+        ("w / a", "whatsapp", ("whatsapp",)),
+        ("w.a", "whatsapp", ("whatsapp",)),
+        ("we a aja", "whatsapp saja", ("whatsapp",)),
+        ("wasap dong", "whatsapp dong", ("whatsapp",)),
+        ("wa sap", "whatsapp", ("whatsapp",)),
+        ("wa es", "whatsapp", ("whatsapp",)),
+        ("tlgrm", "telegram", ("telegram",)),
+        ("telegrem", "telegram", ("telegram",)),
+        ("tele-gram", "telegram", ("telegram",)),
+        ("i g", "instagram", ("instagram",)),
+        ("insta gram", "instagram", ("instagram",)),
+        ("mi-chat", "michat", ("michat",)),
+        ("micat", "michat", ("michat",)),
+    ],
+)
+def test_sound_alike_apps_and_terms(raw, expected, apps):
+    result = normalize(raw)
+    assert result.text == expected
+    assert result.features.app_mentions == apps
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "wanita itu",
+        "teleskop bintang",
+        "tiger",
+        "kami we are",
+        "pi ci",  # "pc" (private chat) is not "vc"
+        "vicies",
+        "we ada",
+        "instansi pemerintah",
+        "mie ayam",
+        "pesan tiket pesawat",
+    ],
+)
+def test_sound_alikes_only_as_whole_tokens(raw):
+    result = normalize(raw)
+    assert result.text == raw
+    assert result.features.app_mentions == ()
+
+
+def test_wa_es_before_a_drink_is_wa_and_ice():
+    assert normalize("wa es teh manis").text == "whatsapp es teh manis"  # "es teh" is iced tea
+    assert normalize("wa es jeruk").text == "whatsapp es jeruk"
+
+
+# --- emoji as words -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "apps"),
+    [
+        ("💬 ijo aku ya", "whatsapp aku ya", ("whatsapp",)),
+        ("hijau💬 kak", "whatsapp kakak", ("whatsapp",)),
+        ("💚💬 aja", "whatsapp saja", ("whatsapp",)),
+        ("✈️ @budi_88", "telegram [HANDLE]", ("telegram",)),
+        ("cek @slotgacor ✈", "cek [HANDLE] telegram", ("telegram",)),
+        ("🛩: @promo", "telegram [HANDLE]", ("telegram",)),
+        ("✈️ tele", "telegram", ("telegram",)),
+        ("📞 0812 3456 7890", "📞 [PHONE]", ()),
+        ("📞 021 5551234", "📞 [PHONE]", ()),  # a landline: only the emoji says it is a phone
+        ("☎️ 812-3456-789", "☎ [PHONE]", ()),
+        ("🔗 di bio", "link di bio", ()),
+        ("🔗🔗 link [URL]", "link [URL]", ()),
+    ],
+)
+def test_emoji_that_stand_for_words(raw, expected, apps):
+    result = normalize(raw)
+    assert result.text == expected
+    assert result.features.app_mentions == apps
+    assert normalize(expected).text == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "✈️ otw bali",  # travel
+        "✈ jakarta - bali 🛫",
+        "💬 kak",  # a chat bubble alone is no app
+        "baju ijo 💚",
+        "hijau daun",
+        "📱 baru beli",
+        "📞 5 menit lagi",  # too few digits for a number
+        "kode 021 5551234",  # no phone emoji: not a mobile number, so digits stay
+    ],
+)
+def test_emoji_alone_stay_emoji(raw):
+    result = normalize(raw)
+    assert result.features.app_mentions == ()
+    assert result.features.phone_numbers == 0
+    assert Obfuscation.EMOJI_WORD not in result.features.obfuscations
+    assert normalize("💬 ijo").features.obfuscations == (Obfuscation.EMOJI_WORD,)
+
+
+# --- spelled-out and masked phone numbers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "kosong lapan satu dua tiga empat lima enam tujuh delapan",
+        "nol lapan satu tiga 4567 8901",
+        "nol delapan satu tiga empat lima enam tujuh lapan sembilan",
+        "kosong delapan 12 3456 789",
+        "08 satu dua 3 4 5 6 7 8 9 0",
+        "nol-lapan-se-dua-tiga-empat-lima-enam-tujuh-lapan",
+        "enam dua lapan satu dua tiga empat lima enam tujuh lapan",  # 62 8..
+    ],
+)
+def test_spelled_phone_numbers_with_colloquial_words(raw):
+    result = normalize(f"wa {raw} ya")
+    assert result.text == "whatsapp [PHONE] ya"
+    assert Obfuscation.NUMBER_WORDS in result.features.obfuscations
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "satu dua orang",
+        "nol besar",
+        "kosong delapan",
+        "lapan",
+        "se dua tiga",
+        "satu dua tiga empat lima enam tujuh delapan sembilan sepuluh",  # counting
+        "nol lapan satu dua",  # too short for a number
+        "sebelas dua belas",
+        "sembilan belas lapan puluh",
+    ],
+)
+def test_number_words_that_are_no_phone_stay(raw):
+    assert normalize(raw).text == raw
+    assert normalize(raw).features.phone_numbers == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "0813-xxxx-xxxx",
+        "08xx-xxxx-xxxx",
+        "0857 xxxx xxxx",
+        "+62 8xx xxx xxx",
+        "0812****5678",
+        "0812 •••• 5678",
+        "0812-3456-78xx",
+        "0812########",  # masked before a run of symbols is cut to three
+        "628xxxxxxxxx",
+    ],
+)
+def test_masked_phone_numbers_are_phones(raw):
+    result = normalize(f"wa {raw} ya")
+    assert result.text == "whatsapp [PHONE] ya"
+    assert result.features.phone_numbers == 1
+
+
+def test_masked_number_inside_a_link_is_the_link():
+    assert normalize("chat aku lewat wa.me/62813000xxxx").text == "chat aku lewat whatsapp [URL]"
+    assert normalize("no.0812-xxxx-xxxx").text == "no. [PHONE]"
+
+
+@pytest.mark.parametrize("raw", ["08xx", "0812 x 3", "ukuran 08 x 10", "tahun 2008 xx", "0812xxx"])
+def test_short_masked_runs_are_no_phone(raw):
+    assert normalize(raw).features.phone_numbers == 0
