@@ -564,13 +564,7 @@ class AccountState:
     @property
     def review_hold(self) -> Penalty | None:
         """An automated ban's review hold in force at ``as_of`` (every feature restricted), if any."""
-        for penalty in self.penalties:
-            if (
-                penalty.kind is PenaltyKind.REVIEW_HOLD
-                and penalty.status_at(self.as_of) is PenaltyStatus.ACTIVE
-            ):
-                return penalty
-        return None
+        return self._in_force(PenaltyKind.REVIEW_HOLD)
 
     @property
     def active_strikes(self) -> tuple[StrikeView, ...]:
@@ -579,11 +573,12 @@ class AccountState:
     @property
     def ban(self) -> Penalty | None:
         """The permanent ban in force at ``as_of``, if any."""
+        return self._in_force(PenaltyKind.PERMANENT_BAN)
+
+    def _in_force(self, kind: PenaltyKind) -> Penalty | None:
+        """The first penalty of ``kind`` active at ``as_of``, if any."""
         for penalty in self.penalties:
-            if (
-                penalty.kind is PenaltyKind.PERMANENT_BAN
-                and penalty.status_at(self.as_of) is PenaltyStatus.ACTIVE
-            ):
+            if penalty.kind is kind and penalty.status_at(self.as_of) is PenaltyStatus.ACTIVE:
                 return penalty
         return None
 
