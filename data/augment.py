@@ -104,8 +104,9 @@ def topic_counterfactuals(train: Sequence[Example], *, seed: int, max_rows: int)
     """Counterfactual copies of topic rows (see the module docstring); at most ``max_rows``."""
     rng = random.Random(seed)
     rows = [ex for ex in train if _annotates_bullying(ex) and not ex.extra.get("augmented")]
-    topical = [ex for ex in rows if topic_mentions(ex.text)]
-    other = [ex for ex in rows if not topic_mentions(ex.text)]
+    mentions = [bool(topic_mentions(ex.text)) for ex in rows]
+    topical = [ex for ex, named in zip(rows, mentions, strict=True) if named]
+    other = [ex for ex, named in zip(rows, mentions, strict=True) if not named]
     if not topical or not other:
         return []
     pos_t = sum(map(_has_bullying, topical))

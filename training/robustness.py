@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from data.dataset import Example
+from data.dataset import Example, read_examples
 from data.loaders import CURATED_SOURCE
 from data.near_duplicates import NearCopyIndex
 from data.taxonomy import LABEL_NAMES, Label
@@ -95,18 +95,6 @@ def held_out_views(
     return out
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from None
-    return rows
-
-
 def minors_evaluation(predictor: Any, path: Path = DEFAULT_MINORS_TEST) -> dict[str, Any]:
     """Precision/recall of ``minor_signal`` and of grooming escalation on the held-out minors lines.
 
@@ -115,13 +103,11 @@ def minors_evaluation(predictor: Any, path: Path = DEFAULT_MINORS_TEST) -> dict[
     """
     from data.minors import escalates, minor_signal
 
-    rows = _read_jsonl(path)
-    if not rows:
-        raise DataError(f"{path}: no lines")
+    rows = read_examples(path)  # the dataset reader: file:line errors, labels checked
     for i, row in enumerate(rows, 1):
-        if not isinstance(row.get("minor_signal"), bool):
+        if not isinstance(row.extra.get("minor_signal"), bool):
             raise DataError(f"{path}:{i}: 'minor_signal' must be true or false")
-    texts = [row["text"] for row in rows]
+    texts = [row.text for row in rows]
     probs = np.asarray(predictor.predict_proba(texts))
     names = list(predictor.labels)
     thresholds = np.array([predictor.thresholds[n] for n in names])
@@ -129,8 +115,8 @@ def minors_evaluation(predictor: Any, path: Path = DEFAULT_MINORS_TEST) -> dict[
     cols = [names.index(n) for n in _ESCALATING]
     signals = [minor_signal(t) for t in texts]
     signal = np.array([s.flag for s in signals], dtype=bool)
-    truth_signal = np.array([row["minor_signal"] for row in rows], dtype=bool)
-    harmful = np.array([any(lab in _ESCALATING for lab in row.get("labels", [])) for row in rows], dtype=bool)
+    truth_signal = np.array([row.extra["minor_signal"] for row in rows], dtype=bool)
+    harmful = np.array([any(lab in _ESCALATING for lab in row.labels) for row in rows], dtype=bool)
     truth_groom = truth_signal & harmful
     flagged = [[names[j] for j in np.flatnonzero(row)] for row in flags]
     escalate = np.array([escalates(s, f) for s, f in zip(signals, flagged, strict=True)], dtype=bool)
