@@ -191,6 +191,9 @@ class VariantReport(BaseModel):
     f1_delta: dict[str, float] = Field(default_factory=dict, description="Per-label F1 minus reference's.")
     max_score_diff: float = Field(0.0, description="Largest |score - reference score| over all cells.")
     messages_per_s: float = Field(0.0, description="Measured at export time (batches of 64).")
+    single_p99_ms: float = Field(
+        0.0, description="p99 milliseconds to score one message alone, measured at export (0: not measured)."
+    )
     validated: bool
     reason: str = Field("", description="Why it was refused ('' when validated).")
 
@@ -298,6 +301,8 @@ def choose_backend(
         if runtime == Runtime.ONNXRUNTIME and not usable:
             raise ConfigError(_no_variant(directory, "ONNX variant"))
         reference_speed = manifest.reference.messages_per_s if manifest is not None else 0.0
+        if manifest is not None:
+            usable = [v for v in usable if not _slower_alone(v, manifest.reference)]
         best = max(usable, key=lambda v: v.messages_per_s, default=None)
         if best is not None and (runtime == Runtime.ONNXRUNTIME or best.messages_per_s > reference_speed):
             return BackendChoice(
@@ -313,6 +318,16 @@ def choose_backend(
             raise ConfigError(INT8_NEEDS_EXPORT)
         raise ConfigError(_no_variant(directory, f"validated {precision.value} ONNX variant"))
     return BackendChoice(Runtime.TORCH, precision, None, "PyTorch")
+
+
+def _slower_alone(variant: VariantReport, reference: VariantReport) -> bool:
+    """Whether one message alone takes longer than on the reference (a serving path must not).
+
+    bf16 autocast can win in batches and still lose on single messages of new lengths, where oneDNN
+    builds a kernel per shape; a LIVE line usually arrives alone.
+    """
+    measured = variant.single_p99_ms > 0 and reference.single_p99_ms > 0
+    return measured and variant.single_p99_ms > reference.single_p99_ms
 
 
 def _no_variant(directory: Path, what: str) -> str:

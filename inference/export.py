@@ -262,6 +262,23 @@ def measure_speed(predictor: Predictor, texts: Sequence[str], seconds: float, ba
                 return done / (time.perf_counter() - started)
 
 
+def measure_single_p99(predictor: Predictor, texts: Sequence[str], count: int = 200) -> float:
+    """p99 milliseconds of scoring one message at a time, over ``count`` messages of varied lengths.
+
+    Each call sees a new length, as a serving path does; a backend that compiles per shape shows it here.
+    """
+    texts = list(texts)[:count]
+    if not texts:
+        return 0.0
+    predictor.predict_proba(texts[:1], batch_size=1)
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        predictor.predict_proba([text], batch_size=1)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return float(np.percentile(times, 99))
+
+
 # -------------------------------------------------------------------------------------------- driver
 
 
@@ -338,6 +355,7 @@ def export_artifact(
     logger.info("scoring %d %s messages with the PyTorch fp32 reference", len(texts), split)
     ref_probs = reference.predict_proba(texts, progress=True)
     ref_speed = measure_speed(reference, speed_texts, measure_seconds)
+    ref_single = measure_single_p99(reference, texts)
     same = compare(y, mask, ref_probs, ref_probs, thresholds, labels)
     reports: list[VariantReport] = []
     kept: dict[str, Path] = {}
@@ -358,6 +376,7 @@ def export_artifact(
             max_f1_delta=max_f1_delta,
         )
         speed = measure_speed(predictor, speed_texts, measure_seconds) if result.validated else 0.0
+        single = measure_single_p99(predictor, texts) if result.validated else 0.0
         report = VariantReport(
             precision=precision,
             runtime=runtime,
@@ -369,17 +388,19 @@ def export_artifact(
             f1_delta=result.f1_delta,
             max_score_diff=result.max_score_diff,
             messages_per_s=round(speed, 1),
+            single_p99_ms=round(single, 2),
             validated=result.validated,
             reason=result.reason,
         )
         logger.info(
-            "%s %s (%s): agreement %.4f, max |dF1| %.4f, %.0f messages/s: %s",
+            "%s %s (%s): agreement %.4f, max |dF1| %.4f, %.0f messages/s, one message p99 %.1f ms: %s",
             runtime.value,
             precision.value,
             recipe.get("name", ""),
             report.agreement,
             max((abs(d) for d in report.f1_delta.values()), default=0.0),
             report.messages_per_s,
+            report.single_p99_ms,
             "kept" if report.validated else f"refused ({report.reason})",
         )
         reports.append(report)
@@ -428,6 +449,7 @@ def export_artifact(
             f1=same.f1,
             f1_delta=same.f1_delta,
             messages_per_s=round(ref_speed, 1),
+            single_p99_ms=round(ref_single, 2),
             validated=True,
         ),
         variants=reports,

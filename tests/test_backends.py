@@ -22,7 +22,9 @@ AVX2 = CpuInfo(model="avx2 only", flags=frozenset({"avx2"}))
 BF16_CPU = CpuInfo(model="native bf16", flags=frozenset({"avx2", "avx512_vnni", "avx512_bf16"}))
 
 
-def variant(precision: Precision, speed: float, *, validated: bool = True) -> VariantReport:
+def variant(
+    precision: Precision, speed: float, *, validated: bool = True, single_ms: float = 0.0
+) -> VariantReport:
     runtime = Runtime.TORCH if precision == Precision.BF16 else Runtime.ONNXRUNTIME
     files = {Precision.FP32: "model.onnx", Precision.INT8: "model.int8.onnx"}
     return VariantReport(
@@ -31,12 +33,15 @@ def variant(precision: Precision, speed: float, *, validated: bool = True) -> Va
         file=files.get(precision),
         agreement=1.0 if validated else 0.9,
         messages_per_s=speed,
+        single_p99_ms=single_ms,
         validated=validated,
         reason="" if validated else "flag decisions agree on 90.00% of messages",
     )
 
 
-def manifest(*variants: VariantReport, reference_speed: float = 50.0, version: str = "abc") -> ExportManifest:
+def manifest(
+    *variants: VariantReport, reference_speed: float = 50.0, version: str = "abc", reference_ms: float = 0.0
+) -> ExportManifest:
     return ExportManifest(
         model_version=version,
         split="validation",
@@ -51,6 +56,7 @@ def manifest(*variants: VariantReport, reference_speed: float = 50.0, version: s
             runtime=Runtime.TORCH,
             agreement=1.0,
             messages_per_s=reference_speed,
+            single_p99_ms=reference_ms,
             validated=True,
         ),
         variants=list(variants),
@@ -91,6 +97,20 @@ def test_auto_takes_the_fastest_validated_variant(folder: Path) -> None:
         Precision.INT8,
         "model.int8.onnx",
     )
+
+
+def test_auto_skips_a_variant_slower_than_the_reference_on_one_message(folder: Path) -> None:
+    # bf16 autocast: fastest in batches, but one message of a new length takes longer than fp32.
+    m = manifest(
+        variant(Precision.FP32, 150, single_ms=9.0),
+        variant(Precision.BF16, 400, single_ms=80.0),
+        reference_ms=20.0,
+    )
+    assert choose(m, folder).precision == Precision.FP32
+    # Asked for by name it still runs; unmeasured (older exports) it is not excluded.
+    assert choose(m, folder, Precision.BF16).precision == Precision.BF16
+    unmeasured = manifest(variant(Precision.FP32, 150), variant(Precision.BF16, 400), reference_ms=20.0)
+    assert choose(unmeasured, folder).precision == Precision.BF16
 
 
 def test_refused_variants_are_never_chosen(folder: Path) -> None:
