@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.batching import MicroBatcher
 from inference.classify import ActionBands, ScoreModel, ThresholdBounds, model_thresholds
-from inference.metrics import Metrics
+from inference.metrics import Metrics, route_label
 from inference.moderation import build_moderate_router
 from inference.routes import CLASSIFY_PATH, ApiError, ServingState, build_classify_router, ops_router
 from inference.schemas import ErrorResponse, ModelInfo, RequestLimits
@@ -119,8 +119,11 @@ def build_serving(
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the strike service, load the model (off the event loop), start the micro-batcher."""
-    async with strike_lifespan(app), _model_lifespan(app):
+    """Open the strike service (unless classify-only), load the model off the event loop, start batching."""
+    async with AsyncExitStack() as stack:
+        if app.state.settings.strikes:
+            await stack.enter_async_context(strike_lifespan(app))
+        await stack.enter_async_context(_model_lifespan(app))
         yield
 
 
@@ -204,15 +207,16 @@ def create_app(settings: ServeSettings | None = None, *, model_loader: ModelLoad
     )
     app.include_router(build_classify_router(limits))
     app.include_router(ops_router)
-    # The strike engine: moderator decisions, account status, appeals; and classify + enforce.
-    app.include_router(
-        strikes_router,
-        responses={
-            400: {"model": ErrorResponse, "description": "Body is not valid JSON."},
-            413: {"model": ErrorResponse, "description": "Body larger than the configured maximum."},
-        },
-    )
-    app.include_router(build_moderate_router(limits))
+    if settings.strikes:  # classify-only serving has no strike routes and no database
+        # The strike engine: moderator decisions, account status, appeals; and classify + enforce.
+        app.include_router(
+            strikes_router,
+            responses={
+                400: {"model": ErrorResponse, "description": "Body is not valid JSON."},
+                413: {"model": ErrorResponse, "description": "Body larger than the configured maximum."},
+            },
+        )
+        app.include_router(build_moderate_router(limits))
     return app
 
 
@@ -395,8 +399,7 @@ class RequestContextMiddleware:
             if batched:
                 self.in_flight.requests -= 1
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_name = getattr(route, "path", None) or "unmatched"
+            route_name = route_label(scope)
             self.metrics.observe_http(route_name, scope["method"], status, elapsed)
             access_logger.info(
                 "request_id=%s method=%s route=%s status=%d ms=%.1f items=%s",

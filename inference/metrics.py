@@ -1,15 +1,20 @@
 """Prometheus metrics of the inference service.
 
-Each app gets its own registry (several apps can live in one process, as in tests). Flag rate per
-label is ``rate(tegur_flagged_items_total{label=...}) / rate(tegur_classified_items_total)``.
+Each app gets its own registry (several apps can live in one process, as in tests), which also carries
+the standard ``process_*`` (CPU, memory, file descriptors) and ``python_*`` (GC, version) collectors.
+Flag rate per label is ``rate(tegur_flagged_items_total{label=...}) / rate(tegur_classified_items_total)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -26,12 +31,36 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
+UNMATCHED_ROUTE = "unmatched"
+
+
+def route_label(scope: Mapping[str, Any]) -> str:
+    """The route template a request matched, the ``route`` label of HTTP metrics (``unmatched``: a 404).
+
+    FastAPI's own routes record themselves in the scope; the schema and docs routes (``/openapi.json``,
+    ``/docs``, ``/redoc``) are plain Starlette routes that record only their endpoint, so they are found
+    in the app's routes by it.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return path
+    endpoint = scope.get("endpoint")
+    if endpoint is not None:
+        for route in getattr(scope.get("app"), "routes", ()):
+            if getattr(route, "endpoint", None) is endpoint and getattr(route, "path", None):
+                return route.path
+    return UNMATCHED_ROUTE
+
+
 class Metrics:
     """The service's collectors, registered in a registry of their own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The process-wide standard collectors (they read /proc and the interpreter; no state of their own).
+        for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(standard)
         self.http_requests = Counter(
             "tegur_http_requests_total",
             "HTTP requests by route, method and status.",

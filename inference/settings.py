@@ -35,6 +35,20 @@ class Precision(StrEnum):
     INT8 = "int8"
 
 
+class TorchPrecision(StrEnum):
+    """The precisions PyTorch runs an artifact in without an export: fp32 (the reference) and bf16."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
+#: ``--precision`` help of commands that load through :meth:`Predictor.from_artifact`.
+PRECISION_HELP = (
+    "Model precision; auto: the fastest variant `tegur export onnx` validated, else PyTorch fp32. "
+    "int8 only once `tegur export onnx` has validated an int8 variant of this artifact."
+)
+
+
 class Runtime(StrEnum):
     """What runs the model: ``torch`` (the reference path) or ``onnxruntime`` (an exported variant)."""
 
@@ -119,6 +133,12 @@ class ServeSettings(BaseSettings):
         description="Score from which a flagged label makes the action `remove`.",
     )
 
+    strikes: bool = Field(
+        default=True,
+        description="Serve the strike engine too (POST /v1/moderate, moderator and account routes, a ledger "
+        "database: see the TEGUR_DATABASE_URL family of settings); false: classify only, no database.",
+    )
+
     log_texts: bool = Field(
         default=False,
         description="Log raw message texts (debug only: they carry personal data).",
@@ -188,7 +208,8 @@ def load_settings(**overrides: Any) -> ServeSettings:
                 problems.append(f"{where}: {error['msg']} (got {error.get('input')!r})")
             else:  # a cross-field check: its message names the variables
                 problems.append(str(error["msg"]).removeprefix("Value error, "))
-        raise ConfigError("invalid serve settings:\n  " + "\n  ".join(problems)) from None
+        # One line, as every start-up error: the CLI prints it after "error: " and exits with code 2.
+        raise ConfigError("invalid serve settings: " + "; ".join(problems)) from None
     except SettingsError as exc:
         # pydantic-settings could not parse a complex value (a list given as non-JSON).
         field = _quoted_field(str(exc))

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from strikes.settings import DEFAULT_POLICY_PATH
+
 if TYPE_CHECKING:
     from strikes.schemas import AccountStatusOut
 
@@ -19,7 +21,7 @@ strikes_app = typer.Typer(
 )
 
 _DB_HELP = "Database URL (sqlite:///strikes.db or postgresql+psycopg://...); default: TEGUR_DATABASE_URL."
-_POLICY_HELP = "Strike policy YAML; default: TEGUR_POLICY_PATH or configs/strikes.yaml."
+_POLICY_HELP = "Strike policy YAML; default: TEGUR_POLICY_PATH, else the policy shipped with Tegur."
 
 
 def register(app: typer.Typer) -> None:
@@ -188,7 +190,9 @@ def verify(
 
 @strikes_app.command("check-policy")
 def check_policy(
-    path: Path = typer.Argument(Path("configs/strikes.yaml"), help="The policy YAML to check."),
+    path: Path = typer.Argument(
+        DEFAULT_POLICY_PATH, help="The policy YAML to check (default: the shipped one)."
+    ),
 ) -> None:
     """Validate a strike policy file and summarise its thresholds."""
     from strikes.policy import load_strike_policy

@@ -4,7 +4,8 @@
 ``TEGUR_MODERATOR_API_KEYS``    comma-separated ``name=key`` pairs of human moderators (``X-API-Key``)
 ``TEGUR_CLASSIFIER_API_KEYS``   comma-separated ``name=key`` pairs of the classifier (``/v1/moderate``)
 ``TEGUR_ACCOUNT_TOKEN_SECRET``  the secret the platform signs account tokens with (see strikes.identity)
-``TEGUR_POLICY_PATH``           strike policy YAML (default ``configs/strikes.yaml``)
+``TEGUR_POLICY_PATH``           strike policy YAML (default: the policy shipped in the package, which is
+                                ``configs/strikes.yaml`` in the repository)
 ``TEGUR_AUTO_MIGRATE``          upgrade the schema at start-up (default true)
 """
 
@@ -20,6 +21,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tegur.errors import ConfigError
 
 MIN_KEY_LENGTH = 16
+#: The default strike policy, installed with the package (``configs/strikes.yaml`` links to it).
+DEFAULT_POLICY_PATH = Path(__file__).resolve().with_name("strikes.yaml")
 
 
 class StrikeSettings(BaseSettings):
@@ -47,7 +50,8 @@ class StrikeSettings(BaseSettings):
         "unset disables the account-facing routes (status, appeals, reports, notifications).",
     )
     policy_path: Path = Field(
-        default=Path("configs/strikes.yaml"), description="The strike policy YAML file."
+        default=DEFAULT_POLICY_PATH,
+        description="The strike policy YAML file; default: the policy shipped with Tegur.",
     )
     auto_migrate: bool = Field(default=True, description="Upgrade the database schema at start-up.")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from strikes.settings import get_strike_settings, load_strike_settings
+import strikes
+from strikes.settings import DEFAULT_POLICY_PATH, get_strike_settings, load_strike_settings
 from tegur.errors import ConfigError
 
 KEY_A = "moderator-key-aaaaaaaaaaaa"
@@ -23,7 +24,10 @@ def test_defaults() -> None:
     settings = load_strike_settings()
     assert settings.database_url == "sqlite:///strikes.db"
     assert settings.moderator_api_keys == ()
-    assert settings.policy_path == Path("configs/strikes.yaml")
+    # The shipped policy, found beside the installed package whatever the working directory.
+    assert settings.policy_path == DEFAULT_POLICY_PATH
+    assert settings.policy_path.is_absolute() and settings.policy_path.is_file()
+    assert settings.policy_path.parent == Path(strikes.__file__).resolve().parent
     assert settings.auto_migrate is True
 
 

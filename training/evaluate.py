@@ -29,7 +29,7 @@ from data.dataset import Example, parse_example, read_examples, read_split
 from data.taxonomy import LABEL_NAMES, Label, Surface, parse_label
 from inference.artifact import file_sha256
 from inference.calibration import CalibrationMethod
-from inference.settings import Precision
+from inference.settings import PRECISION_HELP, Precision, TorchPrecision
 from tegur.errors import ArtifactError, DataError
 from training.functional import DEFAULT_SUITE_DIR
 from training.robustness import DEFAULT_MINORS_TEST, robustness_sections
@@ -1036,7 +1036,7 @@ def evaluate_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per forward pass."),
-    precision: Precision = typer.Option(Precision.FP32, "--precision", help="Model precision."),
+    precision: Precision = typer.Option(Precision.FP32, "--precision", help=PRECISION_HELP),
     baseline: bool = typer.Option(
         True,
         "--baseline/--no-baseline",
@@ -1136,7 +1136,9 @@ def calibrate_command(
         5, "--folds", min=2, help="Folds of the held-out check that decides what is kept."
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Texts per forward pass."),
-    precision: Precision = typer.Option(Precision.FP32, "--precision", help="Model precision."),
+    precision: TorchPrecision = typer.Option(
+        TorchPrecision.FP32, "--precision", help="Model precision: calibration runs the PyTorch weights."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Calibrate scores on the validation split; store calibration.json in the artifact only if it helps."""
@@ -1145,7 +1147,7 @@ def calibrate_command(
         method=method,
         data_dir=data_dir,
         batch_size=batch_size,
-        precision=precision,
+        precision=Precision(precision),
         folds=folds,
         progress=not quiet,
     )
