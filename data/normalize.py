@@ -66,11 +66,13 @@ import itertools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from data.offsets import Span, TrackedText, merge, union
 from data.unicode_tables import TRANSLITERATION, confusable_table, digit_table
 from tegur.errors import DataError
 
@@ -511,6 +513,200 @@ class Normalized:
     features: TextFeatures
 
 
+class FindingKind(StrEnum):
+    """What a :class:`Finding` is."""
+
+    APP = "app"  # a chat app named, however it was written: its canonical name is the value
+    PHONE = "phone"
+    URL = "url"
+    HANDLE = "handle"
+    EMAIL = "email"
+    OBFUSCATION = "obfuscation"  # an obfuscation undone: its :class:`Obfuscation` is the value
+
+
+_PLACEHOLDER_KINDS = {
+    Placeholder.PHONE: FindingKind.PHONE,
+    Placeholder.URL: FindingKind.URL,
+    Placeholder.HANDLE: FindingKind.HANDLE,
+    Placeholder.EMAIL: FindingKind.EMAIL,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the normaliser found, with the ``[start, end)`` span of the raw text it came from."""
+
+    kind: FindingKind
+    value: str  # the app's canonical name, the placeholder ("[PHONE]") or the obfuscation kind
+    start: int
+    end: int
+
+    def to_dict(self, raw: str) -> dict[str, object]:
+        """JSON-ready view, with the raw characters the span covers."""
+        return {
+            "kind": str(self.kind),
+            "value": self.value,
+            "start": self.start,
+            "end": self.end,
+            "text": raw[self.start : self.end],
+        }
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A message normalised (:attr:`normalized`), with where each part of the result came from.
+
+    ``offsets[i]`` is the ``[start, end)`` span of :attr:`Normalized.raw` that produced character ``i``
+    of :attr:`Normalized.text` (see :mod:`data.offsets`).
+    """
+
+    normalized: Normalized
+    offsets: tuple[Span, ...]
+    findings: tuple[Finding, ...]
+    approximate: bool = False  # some stretch could only be mapped coarsely (spans still cover it)
+
+    def raw_span(self, start: int, end: int) -> Span | None:
+        """The raw span of normalised characters ``[start, end)``; None for an empty range."""
+        return union(self.offsets[start:end])
+
+
+class _TraceState:
+    """The tracked text and the obfuscations noted while :meth:`Normalizer.trace` runs."""
+
+    __slots__ = ("notes", "tracked")
+
+    def __init__(self, tracked: TrackedText) -> None:
+        self.tracked = tracked
+        self.notes: list[tuple[Obfuscation, Span]] = []
+
+    def noter(self, kind: Obfuscation) -> Callable[[Span], None]:
+        return lambda span: self.notes.append((kind, span))
+
+
+# Set only while Normalizer.trace runs (a context variable: one normaliser serves many threads). The
+# step helpers below do the plain operation when it is unset, and the tracked twin when it is set.
+_TRACE: ContextVar[_TraceState | None] = ContextVar("tegur_normalizer_trace", default=None)
+
+
+def _subn(
+    pattern: re.Pattern[str],
+    repl: str | Callable[[re.Match[str]], str],
+    text: str,
+    kind: Obfuscation | None = None,
+) -> tuple[str, int]:
+    state = _TRACE.get()
+    if state is None:
+        return pattern.subn(repl, text)
+    return state.tracked.subn(pattern, repl, text, state.noter(kind) if kind is not None else None)
+
+
+def _sub(
+    pattern: re.Pattern[str],
+    repl: str | Callable[[re.Match[str]], str],
+    text: str,
+    kind: Obfuscation | None = None,
+) -> str:
+    if _TRACE.get() is None:
+        return pattern.sub(repl, text)
+    return _subn(pattern, repl, text, kind)[0]
+
+
+def _translate(text: str, table: Mapping[int, str | None]) -> str:
+    state = _TRACE.get()
+    whole = text.translate(table)
+    return whole if state is None else state.tracked.per_char(text, lambda c: c.translate(table), whole)
+
+
+def _lower(text: str) -> str:
+    state = _TRACE.get()
+    whole = text.lower()
+    return whole if state is None else state.tracked.per_char(text, str.lower, whole)
+
+
+def _nfkd(text: str) -> str:
+    state = _TRACE.get()
+    whole = unicodedata.normalize("NFKD", text)
+    if state is None:
+        return whole
+    return state.tracked.per_char(text, lambda c: unicodedata.normalize("NFKD", c), whole)
+
+
+def _nfc(text: str) -> str:
+    state = _TRACE.get()
+    whole = unicodedata.normalize("NFC", text)
+    return whole if state is None else state.tracked.nfc(text, whole)
+
+
+def _collapse(text: str) -> str:
+    state = _TRACE.get()
+    return " ".join(text.split()) if state is None else state.tracked.collapse(text)
+
+
+def _cut(text: str, end: int) -> str:
+    state = _TRACE.get()
+    return text[:end] if state is None else state.tracked.cut(text, end)
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    state = _TRACE.get()
+    if state is None:
+        return text.replace(old, new)
+    return state.tracked.subn(re.compile(re.escape(old)), lambda _: new, text)[0]
+
+
+def _note(kind: Obfuscation, match: re.Match[str]) -> None:
+    """Record, while tracing, that ``match`` (in the text being rewritten) undid ``kind``."""
+    state = _TRACE.get()
+    if state is not None:
+        span = state.tracked.raw_span(*match.span())
+        if span is not None:
+            state.notes.append((kind, span))
+
+
+def _note_all(kind: Obfuscation, pattern: re.Pattern[str], text: str) -> None:
+    if _TRACE.get() is not None:
+        for match in pattern.finditer(text):
+            _note(kind, match)
+
+
+def _note_chars(kind: Obfuscation, text: str, predicate: Callable[[str], bool]) -> None:
+    state = _TRACE.get()
+    if state is not None:
+        state.tracked.check(text)
+        state.notes.extend((kind, state.tracked.spans[i]) for i, c in enumerate(text) if predicate(c))
+
+
+_APP_WORD_RE = re.compile("[a-z]+")
+
+
+def _findings(
+    normalized: Normalized,
+    tracked: TrackedText,
+    notes: Iterable[tuple[Obfuscation, Span]],
+    apps: set[str],
+    kinds: set[Obfuscation],
+) -> tuple[Finding, ...]:
+    found: list[Finding] = []
+    text = normalized.text
+    for match in _LITERAL_PLACEHOLDER_RE.finditer(text):
+        span = tracked.raw_span(*match.span())
+        if span is not None:
+            found.append(Finding(_PLACEHOLDER_KINDS[Placeholder(match.group())], match.group(), *span))
+    if apps:
+        for match in _APP_WORD_RE.finditer(text):
+            if match.group() in apps:
+                span = tracked.raw_span(*match.span())
+                if span is not None:
+                    found.append(Finding(FindingKind.APP, match.group(), *span))
+    by_kind: dict[Obfuscation, list[Span]] = {}
+    for kind, span in notes:
+        if kind in kinds:
+            by_kind.setdefault(kind, []).append(span)
+    for kind, spans in by_kind.items():
+        found.extend(Finding(FindingKind.OBFUSCATION, str(kind), s, e) for s, e in merge(spans))
+    return tuple(sorted(found, key=lambda f: (f.start, f.end, f.kind, f.value)))
+
+
 @functools.lru_cache(maxsize=8192)
 def _is_fancy(char: str) -> bool:
     """Whether ``char`` is a styled letter or digit (𝐒, ｆ, ⓐ, ᴛ, 🅐 ...) rather than a plain symbol."""
@@ -542,7 +738,12 @@ def _unspace_links(text: str, kinds: set[Obfuscation]) -> str:
     if (any(c in text for c in _LINK_HINT_CHARS) and _LINK_HINT_RE.search(text)) or (
         "." in text and _SHORTLINK_HINT_RE.search(text)
     ):
-        unspaced = _SPACED_SHORTLINK_RE.sub(r"\1.\2/", _BRACKETED_DOT_RE.sub(".", text))
+        unspaced = _sub(
+            _SPACED_SHORTLINK_RE,
+            r"\1.\2/",
+            _sub(_BRACKETED_DOT_RE, ".", text, Obfuscation.LINK),
+            Obfuscation.LINK,
+        )
         if unspaced != text:
             kinds.add(Obfuscation.LINK)
             return unspaced
@@ -662,30 +863,61 @@ class Normalizer:
         """
         if not isinstance(text, str):
             raise TypeError(f"Normalizer expects a str, got {type(text).__name__}: decode bytes first")
+        return self._run(text, set(), set())
+
+    def trace(self, text: str) -> Trace:
+        """Normalise one message and say where every part of the result came from.
+
+        The same normalisation as calling the normaliser (``trace(x).normalized == self(x)``), plus the
+        raw span of each character of the normalised text and the findings (apps, contacts, the
+        obfuscations undone) with their raw spans. Slower than a plain call: for explanations.
+
+        Raises:
+            TypeError: ``text`` is not a ``str``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"Normalizer expects a str, got {type(text).__name__}: decode bytes first")
+        state = _TraceState(TrackedText.identity(text))
+        apps: set[str] = set()
+        kinds: set[Obfuscation] = set()
+        token = _TRACE.set(state)
+        try:
+            normalized = self._run(text, kinds, apps)
+        finally:
+            _TRACE.reset(token)
+        tracked = state.tracked
+        tracked.check(normalized.text)
+        return Trace(
+            normalized=normalized,
+            offsets=tuple(tracked.spans),
+            findings=_findings(normalized, tracked, state.notes, apps, kinds),
+            approximate=tracked.approximate,
+        )
+
+    def _run(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> Normalized:
         raw = text
         truncated = len(text) > MAX_INPUT_CHARS
         if truncated:
-            text = text[:MAX_INPUT_CHARS]
-        kinds: set[Obfuscation] = set()
-        apps: set[str] = set()
+            text = _cut(text, MAX_INPUT_CHARS)
 
         is_ascii = text.isascii()
         if not is_ascii:
-            text = _SENTINEL_RE.sub("", text)
+            text = _sub(_SENTINEL_RE, "", text)
         if "[" in text:
-            text = _LITERAL_PLACEHOLDER_RE.sub(lambda m: f" {_SENTINEL[Placeholder(m.group())]} ", text)
+            text = _sub(_LITERAL_PLACEHOLDER_RE, lambda m: f" {_SENTINEL[Placeholder(m.group())]} ", text)
         if is_ascii:
             if _ASCII_CONTROL_RE.search(text):
                 if _INVISIBLE_IN_WORD_RE.search(text):
                     kinds.add(Obfuscation.INVISIBLE)
-                text = text.translate(_ASCII_TABLE)
-            text = text.lower()
+                    _note_all(Obfuscation.INVISIBLE, _INVISIBLE_IN_WORD_RE, text)
+                text = _translate(text, _ASCII_TABLE)
+            text = _lower(text)
         else:
             text = self._fold_unicode(text, kinds)
-        text = " ".join(text.split())
+        text = _collapse(text)
         if _MASK_HINT_RE.search(text):
-            text = _MASKED_PHONE_RE.sub(_masked_phone, text)
-        text = _REPEATED_SYMBOL_RE.sub(r"\1\1\1", text)
+            text = _sub(_MASKED_PHONE_RE, _masked_phone, text)
+        text = _sub(_REPEATED_SYMBOL_RE, r"\1\1\1", text)
 
         # Leet first: a digit that is really a letter must not pass for part of a number ("t3l3+62...").
         text = self._decode_leet(text, kinds)
@@ -703,11 +935,11 @@ class Normalizer:
             truncated=truncated,
         )
         for placeholder, sentinel in _SENTINEL.items():
-            text = text.replace(sentinel, f" {placeholder} ")
-        text = " ".join(text.split())
+            text = _replace(text, sentinel, f" {placeholder} ")
+        text = _collapse(text)
         if len(text) > MAX_INPUT_CHARS:  # slang expansion can lengthen a capped message
             cut = text.rfind(" ", 0, MAX_INPUT_CHARS + 1)
-            text = text[: cut if cut > 0 else MAX_INPUT_CHARS]
+            text = _cut(text, cut if cut > 0 else MAX_INPUT_CHARS)
         return Normalized(raw=raw, text=text, features=features)
 
     # --- steps ----------------------------------------------------------------------------------------
@@ -721,53 +953,61 @@ class Normalizer:
         ``whatsapp$`` -> ``whatsapps``, ``ig|tele dot 🔗`` -> ``ig| [URL]`` -> ``instagram| [URL]``),
         so the word steps run again. Without this a second pass over the output would change it.
         """
-        text = " ".join(text.split())
+        text = _collapse(text)
         for _ in range(4):  # each round only ever removes symbols or adds placeholders: it settles fast
             before = text
             if not text.isascii() and _CYRILLIC_GREEK_RE.search(text):  # glued on: "л0" + "http" -> "лo"
-                text = _WORD_RE.sub(self._fold_script_word, text)
+                text = _sub(_WORD_RE, self._fold_script_word, text, Obfuscation.HOMOGLYPH)
             text = _unspace_links(self._decode_symbols_in(text, kinds), kinds)
             if _URL_HINT_RE.search(text):
                 if "@" in text:
-                    text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
-                text = _URL_RE.sub(lambda m: self._url(m, apps), text)
+                    text = _sub(_EMAIL_RE, f" {_SENTINEL[Placeholder.EMAIL]} ", text)
+                text = _sub(_URL_RE, lambda m: self._url(m, apps), text)
             if "@" in text:
-                text = _HANDLE_RE.sub(self._handles, _APP_HANDLE_RE.sub(r"\1 @", text))
-            text = " ".join(text.split())
+                text = _sub(_HANDLE_RE, self._handles, _sub(_APP_HANDLE_RE, r"\1 @", text))
+            text = _collapse(text)
             if text == before:
                 break
-            text = " ".join(self._normalise_words(text, kinds, apps).split())
+            text = _collapse(self._normalise_words(text, kinds, apps))
         return text
 
     def _fold_unicode(self, text: str, kinds: set[Obfuscation]) -> str:
         if any(_is_fancy(c) for c in set(text) if not c.isascii()):
             kinds.add(Obfuscation.FANCY_UNICODE)
-        text = unicodedata.normalize("NFKD", text)
+            _note_chars(Obfuscation.FANCY_UNICODE, text, _is_fancy)
+        text = _nfkd(text)
         if "\u20e3" in text:
-            text, n = _KEYCAP_RE.subn(r"\1", text)
+            text, n = _subn(_KEYCAP_RE, r"\1", text, Obfuscation.KEYCAP)
             if n:
                 kinds.add(Obfuscation.KEYCAP)
         if _INVISIBLE_IN_WORD_RE.search(text):
             kinds.add(Obfuscation.INVISIBLE)
-        text = text.translate(self._translation)
+            _note_all(Obfuscation.INVISIBLE, _INVISIBLE_IN_WORD_RE, text)
+        text = _translate(text, self._translation)
         if _REGIONAL_RE.search(text):
-            text, n = _LONE_REGIONAL_RE.subn(lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")), text)
+            text, n = _subn(
+                _LONE_REGIONAL_RE,
+                lambda m: chr(ord(m.group()) - 0x1F1E6 + ord("a")),
+                text,
+                Obfuscation.FANCY_UNICODE,
+            )
             if n:
                 kinds.add(Obfuscation.FANCY_UNICODE)
         # Lowercasing can yield decomposable characters (İ -> i + dot), small capitals (Ʀ -> ʀ) and
         # look-alikes (Ɠ -> ɠ), so look-alikes are folded after it.
-        text = unicodedata.normalize("NFKD", text.lower()).translate(_SMALL_CAPITALS)
+        text = _translate(_nfkd(_lower(text)), _SMALL_CAPITALS)
         if _MARKS_RE.search(text):
             if _ZALGO_RE.search(text):
                 kinds.add(Obfuscation.COMBINING_MARKS)
-            text = _MARKS_RE.sub("", text)
+                _note_all(Obfuscation.COMBINING_MARKS, _ZALGO_RE, text)
+            text = _sub(_MARKS_RE, "", text)
         # after the marks are gone: an accent must not split a word ("καλημέρα")
         if not self._homoglyph_chars.isdisjoint(text) or _CYRILLIC_GREEK_RE.search(text):
-            folded = _WORD_RE.sub(self._fold_script_word, text)
+            folded = _sub(_WORD_RE, self._fold_script_word, text, Obfuscation.HOMOGLYPH)
             if folded != text:
                 kinds.add(Obfuscation.HOMOGLYPH)
                 text = folded
-        return unicodedata.normalize("NFC", text)
+        return _nfc(text)
 
     def _fold_script_word(self, match: re.Match[str]) -> str:
         """A word with look-alike or Cyrillic / Greek letters, in Latin letters where it reads as one.
@@ -812,20 +1052,20 @@ class Normalizer:
         has_at = "@" in text
         text = _unspace_links(text, kinds)
         if has_at:
-            text = _EMAIL_RE.sub(f" {_SENTINEL[Placeholder.EMAIL]} ", text)
+            text = _sub(_EMAIL_RE, f" {_SENTINEL[Placeholder.EMAIL]} ", text)
         if _URL_HINT_RE.search(text):
-            text = _URL_RE.sub(lambda m: self._url(m, apps), text)
+            text = _sub(_URL_RE, lambda m: self._url(m, apps), text)
         if (any(w in text for w in _SPELLED_HINT_WORDS) and _SPELLED_HINT_RE.search(text)) or (
             ("08" in text or "62" in text) and _NUMBER_WORD_RE.search(text)
         ):
-            text = _SPELLED_NUMBER_RE.sub(lambda m: self._spelled_phone(m, kinds), text)
+            text = _sub(_SPELLED_NUMBER_RE, lambda m: self._spelled_phone(m, kinds), text)
         if _HAS_DIGIT_RE.search(text):
-            text = _DIGIT_RUN_RE.sub(self._phones, text)
+            text = _sub(_DIGIT_RUN_RE, self._phones, text)
             if not text.isascii() and any(e in text for e in _PHONE_EMOJI):
-                text = _PHONE_EMOJI_NUMBER_RE.sub(self._emoji_phone, text)
+                text = _sub(_PHONE_EMOJI_NUMBER_RE, self._emoji_phone, text)
         if has_at:
-            text = _APP_HANDLE_RE.sub(r"\1 @", text)  # "ig@budi": the app, then the handle
-            text = _HANDLE_RE.sub(self._handles, text)
+            text = _sub(_APP_HANDLE_RE, r"\1 @", text)  # "ig@budi": the app, then the handle
+            text = _sub(_HANDLE_RE, self._handles, text)
         return text
 
     @staticmethod
@@ -852,6 +1092,7 @@ class Normalizer:
         if not _is_phone("".join(_NUMBER_WORDS.get(t, t) for t in tokens)):
             return spelled
         kinds.add(Obfuscation.NUMBER_WORDS)
+        _note(Obfuscation.NUMBER_WORDS, match)
         return f" {_SENTINEL[Placeholder.PHONE]} "
 
     @staticmethod
@@ -904,29 +1145,33 @@ class Normalizer:
     def _decode_leet(self, text: str, kinds: set[Obfuscation]) -> str:
         if not _LETTER_DIGIT_RE.search(text):
             return text
-        decoded = _MIXED_TOKEN_RE.sub(lambda m: _decode_leet(m.group(), self._vocabulary), text)
+        decoded = _sub(
+            _MIXED_TOKEN_RE, lambda m: _decode_leet(m.group(), self._vocabulary), text, Obfuscation.LEET
+        )
         if decoded != text:
             kinds.add(Obfuscation.LEET)
         return decoded
 
     def _normalise_words(self, text: str, kinds: set[Obfuscation], apps: set[str]) -> str:
-        text, n = _SPLIT_RUN_RE.subn(lambda m: "".join(_ALNUM_RE.findall(m.group())), text)
+        text, n = _subn(
+            _SPLIT_RUN_RE, lambda m: "".join(_ALNUM_RE.findall(m.group())), text, Obfuscation.SPLIT_LETTERS
+        )
         if n:
             kinds.add(Obfuscation.SPLIT_LETTERS)
         # again: joined letters ("t 3 l 3 g r 4 m") and words that a placeholder cut off ("a1b0812...")
         text = self._decode_leet(text, kinds)
         text = self._decode_symbols_in(text, kinds)  # after the split letters: "t|e|l|e" is not "tlelele"
         if _MULTIWORD_HINT_RE.search(text):
-            text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+            text = _sub(_MULTIWORD_APP_RE, lambda m: self._multiword_app(m, kinds, apps), text)
         if _LETTER_NAMES_HINT_RE.search(text):
-            text, n = _LETTER_NAMES_RE.subn(lambda m: m.lastgroup or "", text)
+            text, n = _subn(_LETTER_NAMES_RE, lambda m: m.lastgroup or "", text, Obfuscation.SPLIT_LETTERS)
             if n:
                 kinds.add(Obfuscation.SPLIT_LETTERS)
         text = self._map_words(text, apps)
         if _MULTIWORD_HINT_RE.search(text):  # again: the word map can reveal one ("mii chat" -> "mi chat")
-            text = _MULTIWORD_APP_RE.sub(lambda m: self._multiword_app(m, kinds, apps), text)
+            text = _sub(_MULTIWORD_APP_RE, lambda m: self._multiword_app(m, kinds, apps), text)
         if not text.isascii() and _EMOJI_WORD_HINT_RE.search(text):
-            replaced = _EMOJI_WORD_RE.sub(lambda m: self._emoji_word(m, kinds, apps), text)
+            replaced = _sub(_EMOJI_WORD_RE, lambda m: self._emoji_word(m, kinds, apps), text)
             if replaced != text:  # a new word edge: "wa*ijo💬" is "wa*" and WhatsApp
                 text = self._map_words(replaced, apps)
         return text
@@ -939,13 +1184,14 @@ class Normalizer:
         if kind == "link":  # how "link" is written, not a disguise
             return " link "
         kinds.add(Obfuscation.EMOJI_WORD)
+        _note(Obfuscation.EMOJI_WORD, match)
         apps.add(kind or "")
         return f" {kind} "
 
     def _decode_symbols_in(self, text: str, kinds: set[Obfuscation]) -> str:
         if not _SYMBOL_HINT_RE.search(text):
             return text
-        decoded = _SYMBOL_TOKEN_RE.sub(self._decode_symbols, text)
+        decoded = _sub(_SYMBOL_TOKEN_RE, self._decode_symbols, text, Obfuscation.LEET)
         if decoded == text:
             return text
         kinds.add(Obfuscation.LEET)
@@ -1005,14 +1251,25 @@ class Normalizer:
     def _multiword_app(match: re.Match[str], kinds: set[Obfuscation], apps: set[str]) -> str:
         if " " in match.group():
             kinds.add(Obfuscation.SPLIT_LETTERS)
+            _note(Obfuscation.SPLIT_LETTERS, match)
         app = match.lastgroup or ""
         apps.add(app)
         return app
 
     def _map_words(self, text: str, apps: set[str]) -> str:
         # A plain loop, not re.sub with a callback: most words need nothing and cost one set lookup.
-        parts = _TOKEN_SPLIT_RE.split(text)  # odd positions hold the words
         elongated = _TRIPLE_LETTER_RE.search(text) is not None
+        if _TRACE.get() is not None:  # the same mapping as a substitution, so that it can be tracked
+            return _sub(
+                _TOKEN_SPLIT_RE,
+                lambda m: (
+                    self._map_word(m.group(), apps)
+                    if m.group() in self._mapped_words or (elongated and _TRIPLE_LETTER_RE.search(m.group()))
+                    else m.group()
+                ),
+                text,
+            )
+        parts = _TOKEN_SPLIT_RE.split(text)  # odd positions hold the words
         for i in range(1, len(parts), 2):
             word = parts[i]
             if word in self._mapped_words or (elongated and _TRIPLE_LETTER_RE.search(word)):
