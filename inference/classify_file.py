@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
@@ -31,36 +30,13 @@ from data.minors import minor_signal
 from data.taxonomy import LABELS
 from inference.classify import Action, ActionBands, Decision, ScoreModel, decide_batch, model_thresholds
 from tegur.errors import DataError
-from tegur.io import atomic_path
+from tegur.io import FileFormat, TextEncoding, atomic_path, format_from_name
 
 #: Longest input line read, in bytes (a longer one is an error, not a memory spike).
 MAX_LINE_CHARS = 1_000_000
 STDIN = "-"
 
 
-class FileFormat(StrEnum):
-    """Layout of an input or output file."""
-
-    AUTO = "auto"  # from the file name; stdin and unknown names: JSONL if it starts with "{", else CSV
-    CSV = "csv"
-    TSV = "tsv"
-    JSONL = "jsonl"
-
-
-class TextEncoding(StrEnum):
-    """Text encoding of a CSV or TSV input (JSONL is UTF-8)."""
-
-    UTF8 = "utf-8"
-    LATIN1 = "latin-1"
-
-
-_SUFFIX_FORMATS = {
-    ".csv": FileFormat.CSV,
-    ".tsv": FileFormat.TSV,
-    ".jsonl": FileFormat.JSONL,
-    ".ndjson": FileFormat.JSONL,
-    ".json": FileFormat.JSONL,
-}
 _DELIMITERS = {FileFormat.CSV: ",", FileFormat.TSV: "\t"}
 SCORE_COLUMNS = tuple(f"score_{label.value}" for label in LABELS)
 BASE_COLUMNS = ("id", "line", "action", "labels", "max_score", *SCORE_COLUMNS, "minor_signal")
@@ -110,7 +86,7 @@ def detect_format(name: str, fmt: FileFormat) -> FileFormat:
     """``fmt`` itself, or (``auto``) the format its file name says; AUTO when the name says nothing."""
     if fmt != FileFormat.AUTO or name == STDIN:
         return fmt
-    return _SUFFIX_FORMATS.get(Path(name).suffix.lower(), FileFormat.AUTO)
+    return format_from_name(name)
 
 
 class _CountingReader(io.RawIOBase):

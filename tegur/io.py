@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +52,33 @@ def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) ->
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+class FileFormat(StrEnum):
+    """Layout of a file of messages (``tegur evaluate --data``, ``tegur classify``)."""
+
+    AUTO = "auto"  # from the file name (see format_from_name)
+    CSV = "csv"
+    TSV = "tsv"
+    JSONL = "jsonl"
+
+
+class TextEncoding(StrEnum):
+    """Text encoding of a CSV or TSV file (JSONL is always UTF-8)."""
+
+    UTF8 = "utf-8"
+    LATIN1 = "latin-1"
+
+
+_SUFFIX_FORMATS = {
+    ".csv": FileFormat.CSV,
+    ".tsv": FileFormat.TSV,
+    ".jsonl": FileFormat.JSONL,
+    ".ndjson": FileFormat.JSONL,
+    ".json": FileFormat.JSONL,
+}
+
+
+def format_from_name(name: str | os.PathLike[str]) -> FileFormat:
+    """The format a file name's suffix says (.csv, .tsv, .jsonl/.ndjson/.json); AUTO when it says none."""
+    return _SUFFIX_FORMATS.get(Path(name).suffix.lower(), FileFormat.AUTO)

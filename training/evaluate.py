@@ -31,6 +31,9 @@ from inference.artifact import file_sha256
 from inference.calibration import CalibrationMethod
 from inference.settings import PRECISION_HELP, Precision, TorchPrecision
 from tegur.errors import ArtifactError, DataError
+from tegur.io import FileFormat as DataFormat
+from tegur.io import TextEncoding as Encoding
+from tegur.io import format_from_name
 from training.functional import DEFAULT_SUITE_DIR
 from training.robustness import DEFAULT_MINORS_TEST, robustness_sections
 
@@ -66,22 +69,6 @@ REFERENCE_CAVEAT = (
 )
 
 
-class DataFormat(StrEnum):
-    """Layout of an evaluation file."""
-
-    AUTO = "auto"  # from the file name: .jsonl/.json/.ndjson, .csv, .tsv
-    JSONL = "jsonl"
-    CSV = "csv"
-    TSV = "tsv"
-
-
-class Encoding(StrEnum):
-    """Text encoding of a CSV file (JSONL is always UTF-8)."""
-
-    UTF8 = "utf-8"
-    LATIN1 = "latin-1"
-
-
 class EvalSplit(StrEnum):
     """Prepared-dataset splits that can be evaluated."""
 
@@ -89,13 +76,6 @@ class EvalSplit(StrEnum):
     TEST = "test"
 
 
-_SUFFIX_FORMATS = {
-    ".jsonl": DataFormat.JSONL,
-    ".json": DataFormat.JSONL,
-    ".ndjson": DataFormat.JSONL,
-    ".csv": DataFormat.CSV,
-    ".tsv": DataFormat.TSV,
-}
 _TRUE = frozenset({"1", "1.0", "true", "yes", "y"})
 _FALSE = frozenset({"0", "0.0", "false", "no", "n"})
 
@@ -245,7 +225,7 @@ def load_eval_file(
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if data_format == DataFormat.AUTO:
-        data_format = _SUFFIX_FORMATS.get(path.suffix.lower(), DataFormat.AUTO)
+        data_format = format_from_name(path)
         if data_format == DataFormat.AUTO:
             raise DataError(
                 f"{path}: cannot tell the format from the name; pass --format jsonl or --format csv"
