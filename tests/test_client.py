@@ -8,15 +8,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from inference.api import create_app
 from inference.moderation import ModerateResponse
 from inference.schemas import ClassifyResponse
 from strikes.schemas import AccountStatusOut, DecisionOut
-from strikes.settings import get_strike_settings, load_strike_settings
 from tegur.client import TegurApiError, TegurClient
 from tegur.errors import TegurError
-from tests.test_api import FakeModel, small_settings
-from tests.test_moderation import CLASSIFIER_KEY, KEY, SECRET, as_account
+from tests.test_moderation import CLASSIFIER_KEY, KEY, as_account, moderation_app
 
 # FakeModel: "wa aktif" -> remove, "jelek" and "gift" -> review, others -> allow.
 CHAT = [
@@ -30,16 +27,7 @@ CHAT = [
 
 @pytest.fixture
 def app(tmp_path, repo_root):
-    app = create_app(small_settings(), model_loader=lambda _settings: FakeModel())
-    settings = load_strike_settings(
-        database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        moderator_api_keys=f"mod-1={KEY}",
-        classifier_api_keys=f"pipeline={CLASSIFIER_KEY}",
-        account_token_secret=SECRET,
-        policy_path=repo_root / "configs" / "strikes.yaml",
-    )
-    app.dependency_overrides[get_strike_settings] = lambda: settings
-    return app
+    return moderation_app(tmp_path, repo_root)
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ def as_account(account: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def client(tmp_path, repo_root):
+def moderation_app(tmp_path, repo_root):
+    """The app with FakeModel scores and a real SQLite strike ledger under ``tmp_path``."""
     app = create_app(small_settings(), model_loader=lambda _settings: FakeModel())
     settings = load_strike_settings(
         database_url=f"sqlite:///{tmp_path / 'ledger.db'}",
@@ -36,7 +36,12 @@ def client(tmp_path, repo_root):
         policy_path=repo_root / "configs" / "strikes.yaml",
     )
     app.dependency_overrides[get_strike_settings] = lambda: settings
-    with TestClient(app) as test_client:
+    return app
+
+
+@pytest.fixture
+def client(tmp_path, repo_root):
+    with TestClient(moderation_app(tmp_path, repo_root)) as test_client:
         yield test_client
 
 
